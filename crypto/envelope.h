@@ -1,0 +1,176 @@
+/*
+ * envelope.h - the sealed report envelope (DESIGN.md §4).
+ *
+ * One envelope is one file (or one upload); the same bytes travel by TCP,
+ * USB stick or mail. Layout (byte-exact description in docs/PROTOCOL.md):
+ *
+ *   magic "RUFENV\r\n" | u32be head_len | EnvelopeHead (protobuf) |
+ *   ciphertext (secretstream chunks) | Ed25519ph signature (64 bytes)
+ *
+ * The head carries the clear header (exact bytes, signed; routing metadata,
+ * message id, created time, per-device sequence, size class), the per-queue
+ * key wraps, the key commitment, the sender's certificate and the
+ * secretstream header. The content (an inner preamble naming the message id
+ * and recipients, the report, then each attachment's bytes) is zstd
+ * compressed, zero-padded to a size class (Padmé), and encrypted with
+ * crypto_secretstream_xchacha20poly1305 in 64 KiB chunks under a key derived
+ * from a fresh content key, each chunk authenticating the clear header hash.
+ * The signature covers everything before it, with a domain separation
+ * string. Memory stays bounded for attachments of any size.
+ */
+#ifndef RUF_ENVELOPE_H
+#define RUF_ENVELOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cert.h"
+#include "directory.h"
+#include "keystore.h"
+#include "route.h"
+
+#define RUF_MSGID_BYTES 16
+#define RUF_CONTENT_KEY_BYTES 32
+#define RUF_ENV_MAX_RECIPIENTS RUF_ROUTE_MAX_QUEUES
+#define RUF_ENV_MAX_ATTACHMENTS 64
+#define RUF_ENV_REPORT_MAX (8u << 20)  /* serialized report, bytes */
+#define RUF_ENV_HEAD_MAX (64u << 10)   /* EnvelopeHead, bytes */
+
+/* The clear header, as C values. */
+struct ruf_env_header {
+	uint32_t version;
+	uint8_t message_id[RUF_MSGID_BYTES];
+	uint64_t created;  /* Unix seconds */
+	uint64_t sequence; /* per-device, strictly increasing */
+	uint64_t device_serial;
+	int kind; /* enum ruf_kind */
+	char situation[RUF_IDENT_MAX + 1];
+	char country[RUF_IDENT_MAX + 1];
+	char region[RUF_IDENT_MAX + 1];
+	int risk; /* enum ruf_risk */
+	uint32_t flags;
+	uint64_t size_class; /* padded content length in bytes */
+	uint64_t directory_version; /* directory the sender sealed under */
+	uint8_t reply_to[RUF_MSGID_BYTES]; /* replies: the message answered; zero otherwise */
+	char reply_device[RUF_IDENT_MAX + 1]; /* replies: the device addressed */
+};
+
+/* The routing view of a header (pointers into h). */
+void ruf_env_route_header(const struct ruf_env_header *h, struct ruf_route_header *out);
+
+struct ruf_seal_recipient {
+	const char *queue;
+	uint32_t epoch;
+	const uint8_t *pk; /* RUF_KX_PK_BYTES */
+};
+
+struct ruf_seal_attachment {
+	const char *name;       /* file name shown to the desk (no '/') */
+	const char *media_type; /* e.g. "image/jpeg"; may be NULL */
+	const char *path;       /* read twice (size/hash, then content) */
+};
+
+struct ruf_seal_params {
+	/* Routing fields, created, sequence, device_serial, directory_version
+	 * and reply fields are taken from hdr; message_id is generated when
+	 * all zero; version and size_class are set by seal. */
+	const struct ruf_env_header *hdr;
+	const uint8_t *report; /* serialized Report protobuf (report.h) */
+	size_t report_len;
+	const struct ruf_seal_attachment *attachments;
+	size_t n_attachments;
+	const struct ruf_seal_recipient *recipients;
+	size_t n_recipients;
+	const uint8_t *device_cert; /* exact bytes */
+	size_t device_cert_len;
+	const uint8_t *sign_sk; /* RUF_SIGN_SK_BYTES */
+	int zstd_level;         /* 0 = default (3) */
+};
+
+/*
+ * Seals an envelope and writes it to out_fd (sequentially). Returns 0, with
+ * the message id in msgid and, if content_key is not NULL, the content key
+ * (for the sender's own outbox wrap; wipe it after use). The caller should
+ * fsync out_fd. RUF_E_CHANGED-style errors (ENV_ATTACHMENT) if an attachment
+ * changed between the two passes.
+ */
+int ruf_envelope_seal(const struct ruf_seal_params *p, int out_fd,
+		      uint8_t msgid[RUF_MSGID_BYTES], uint8_t *content_key)
+	__attribute__((warn_unused_result));
+
+/* The clear parts of an envelope, readable without any key. */
+struct ruf_env_info {
+	struct ruf_env_header hdr;
+	uint8_t *header_raw; /* exact signed header bytes */
+	size_t header_len;
+	struct {
+		char queue[RUF_QUEUE_NAME_MAX + 1];
+		uint32_t epoch;
+	} recipients[RUF_ENV_MAX_RECIPIENTS];
+	size_t n_recipients;
+	ruf_cert *sender;   /* parsed, not verified by ruf_envelope_inspect */
+	uint64_t total_len; /* bytes of the whole envelope */
+	uint8_t hash[32];   /* BLAKE2b-256 of the whole envelope (its identity for receipts) */
+};
+
+/*
+ * Parses the clear parts of the envelope in fd, checking structure and
+ * lengths only (no signature, no key). *out is owned by the caller.
+ */
+int ruf_envelope_inspect(int fd, struct ruf_env_info **out) __attribute__((warn_unused_result));
+
+/*
+ * Verifies an envelope without opening it (what rufd does): structure,
+ * version, sender certificate under root (role device, valid at now, not
+ * revoked in dir, permitted for the header's situation), header matches the
+ * certificate, signature over the whole file. dir may be NULL (no
+ * revocation check). Returns the first failing check's error, in the order
+ * of enum ruf_err's envelope group. *out (optional) gets the clear parts.
+ */
+int ruf_envelope_verify(int fd, const ruf_cert *root, const ruf_directory *dir, uint64_t now,
+			struct ruf_env_info **out) __attribute__((warn_unused_result));
+
+struct ruf_opened_attachment {
+	char *name;
+	char *media_type;
+	uint64_t size;
+	uint8_t hash[32];  /* BLAKE2b-256 of the content, checked */
+	char *saved_path;  /* when saved, else NULL */
+};
+
+struct ruf_opened {
+	struct ruf_env_info *info;
+	char queue[RUF_QUEUE_NAME_MAX + 1]; /* the queue key that opened it */
+	uint8_t *report; /* serialized Report protobuf */
+	size_t report_len;
+	struct ruf_opened_attachment *attachments;
+	size_t n_attachments;
+};
+
+struct ruf_open_ctx {
+	const ruf_cert *root;
+	const ruf_directory *dir; /* may be NULL: no revocation check */
+	const ruf_keystore *ks;   /* queue keys (RUF_KEY_QUEUE) */
+	uint64_t now;
+	const char *attach_dir; /* save attachments here; NULL = check hashes only */
+};
+
+/*
+ * Verifies and opens the envelope in fd: ruf_envelope_verify()'s checks,
+ * then find a recipient this keystore holds a queue key for
+ * (ENV_NOT_RECIPIENT, ENV_EPOCH), unwrap (ENV_UNWRAP), key commitment
+ * (ENV_COMMITMENT), decrypt (ENV_DECRYPT, ENV_TRUNCATED), decompress
+ * (ENV_DECOMPRESS, ENV_PADDING), inner binding of message id and
+ * recipients (ENV_READDRESSED), content (ENV_CONTENT, ENV_ATTACHMENT), and
+ * that the file did not change between passes (ENV_CHANGED). Attachments
+ * are only left in attach_dir when every check passed. *out is owned by the
+ * caller.
+ */
+int ruf_envelope_open(int fd, const struct ruf_open_ctx *ctx, struct ruf_opened **out)
+	__attribute__((warn_unused_result));
+
+void ruf_env_info_free(struct ruf_env_info *info);
+void ruf_opened_free(struct ruf_opened *o);
+
+#endif
