@@ -57,7 +57,17 @@ struct ruf_route_header {
 	uint32_t flags;
 };
 
-#define RUF_ROUTE_MAX_QUEUES 16
+#define RUF_ROUTE_MAX_QUEUES 16 /* per evaluation result, and per rule's 'to' */
+
+/* Policy limits (docs/protocol/policy.md, "Limits"). */
+#define RUF_POLICY_FORMAT 1            /* the only text and compiled version */
+#define RUF_POLICY_TEXT_MAX (1u << 20) /* policy text, bytes */
+#define RUF_POLICY_LINE_MAX 4096       /* one text line, bytes, without '\n' */
+#define RUF_POLICY_MAX_RULES 1024
+#define RUF_POLICY_MAX_VALUES 65536        /* all condition values and queues, summed */
+#define RUF_POLICY_MAX_EXPANSIONS 65536    /* concrete queues from all templates, summed */
+#define RUF_POLICY_TEMPLATE_MAX 256        /* one queue template, bytes */
+#define RUF_POLICY_COMPILED_MAX (4u << 20) /* compiled form, bytes */
 
 /* Result of evaluation: distinct queue names, sorted (strcmp). */
 struct ruf_queue_set {
@@ -75,7 +85,7 @@ typedef struct ruf_policy ruf_policy;
  * one matches). *out is owned by the caller.
  */
 int ruf_policy_compile(const char *text, size_t len, ruf_diag *d, ruf_policy **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * Calls each(name, line, ctx) for every concrete queue the policy can route
@@ -83,19 +93,20 @@ int ruf_policy_compile(const char *text, size_t len, ruf_diag *d, ruf_policy **o
  * Stops and returns the first non-zero result.
  */
 int ruf_policy_queues(const ruf_policy *p, int (*each)(const char *queue, unsigned line, void *ctx),
-		      void *ctx);
+                      void *ctx);
 
 /* Compiled form, as carried in the directory (protobuf Policy). */
 int ruf_policy_encode(const ruf_policy *p, uint8_t **out, size_t *len);
 int ruf_policy_decode(const uint8_t *buf, size_t len, ruf_policy **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * Evaluates p on h. Returns 0 with at least one queue in out (triage when
  * nothing matched), or RUF_E_INVAL for a header whose fields are not valid
  * identifiers/enums, RUF_E_TOO_LARGE if more than RUF_ROUTE_MAX_QUEUES result.
  */
-int ruf_route_eval(const ruf_policy *p, const struct ruf_route_header *h, struct ruf_queue_set *out);
+int ruf_route_eval(const ruf_policy *p, const struct ruf_route_header *h,
+                   struct ruf_queue_set *out);
 
 /* Number of rules (for inspection). */
 size_t ruf_policy_rule_count(const ruf_policy *p);
