@@ -8,6 +8,7 @@
  * compiled one does: the directory is signed, but a parser trusts nothing.
  * Format and semantics: docs/protocol/policy.md.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1120,13 +1121,14 @@ ruf_policy_queues(const ruf_policy *p, int (*each)(const char *queue, unsigned l
 				goto out;
 		}
 	}
+	/* Sorts after any rule naming triage, so that rule's line is reported. */
 	memcpy(c.v[c.n].name, "triage", sizeof("triage"));
-	c.v[c.n++].line = 0;
+	c.v[c.n++].line = UINT_MAX;
 	qsort(c.v, c.n, sizeof(*c.v), cmp_qent);
 	for (size_t i = 0; i < c.n; i++) {
 		if (i > 0 && strcmp(c.v[i - 1].name, c.v[i].name) == 0)
 			continue;
-		if ((rc = each(c.v[i].name, c.v[i].line, ctx)) != 0)
+		if ((rc = each(c.v[i].name, c.v[i].line == UINT_MAX ? 0 : c.v[i].line, ctx)) != 0)
 			goto out;
 	}
 out:

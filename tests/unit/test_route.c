@@ -169,6 +169,33 @@ collect_queue(const char *q, unsigned line, void *ctx)
 }
 
 static int
+collect_lines(const char *q, unsigned line, void *ctx)
+{
+	char *s = ctx;
+
+	snprintf(s + strlen(s), 1024 - strlen(s), "%s%s:%u", *s ? " " : "", q, line);
+	return 0;
+}
+
+/* The line of the example policy that starts with prefix. */
+static unsigned
+example_line(const char *prefix)
+{
+	size_t len;
+	char *text = read_example(&len), *s = text;
+	unsigned line = 1;
+
+	while (strncmp(s, prefix, strlen(prefix)) != 0) {
+		s = strchr(s, '\n');
+		assert_non_null(s);
+		s++;
+		line++;
+	}
+	free(text);
+	return line;
+}
+
+static int
 stop_at_sag(const char *q, unsigned line, void *ctx)
 {
 	(void)line;
@@ -180,13 +207,24 @@ static void
 test_queues_lists_each_expanded_queue_once(void **state)
 {
 	ruf_policy *p = compile_example();
-	char all[1024] = "";
+	char all[1024] = "", want[1024];
 	int calls = 0;
 
 	(void)state;
 	assert_int_equal(ruf_policy_queues(p, collect_queue, all), 0);
 	assert_string_equal(all, "hrt itf.darfur itf.kivu rqr.east-africa rqr.great-lakes sag "
 	                         "surge triage");
+	/* Each with the line of the first rule naming it ("replies" names triage). */
+	all[0] = '\0';
+	assert_int_equal(ruf_policy_queues(p, collect_lines, all), 0);
+	snprintf(want, sizeof(want),
+	         "hrt:%u itf.darfur:%u itf.kivu:%u rqr.east-africa:%u rqr.great-lakes:%u sag:%u "
+	         "surge:%u triage:%u",
+	         example_line("rule hrt\n"), example_line("rule itf\n"), example_line("rule itf\n"),
+	         example_line("rule early-warning\n"), example_line("rule early-warning\n"),
+	         example_line("rule sag-risk\n"), example_line("rule surge\n"),
+	         example_line("rule replies\n"));
+	assert_string_equal(all, want);
 	/* The callback's non-zero result stops the walk and is returned. */
 	assert_int_equal(ruf_policy_queues(p, stop_at_sag, &calls), 42);
 	assert_int_equal(calls, 6);
@@ -233,6 +271,16 @@ test_templates_expand_with_each_header_value(void **state)
 	assert_int_equal(ruf_policy_queues(p, collect_queue, all), 0);
 	assert_string_equal(all, "c.cd c.sd cd.east-africa cd.great-lakes sd.east-africa "
 	                         "sd.great-lakes triage");
+	ruf_policy_free(p);
+	/* Without a rule naming it, triage is listed with line 0. */
+	p = compile_ok("policy 1\n\nrule r\n to ${region}\n region a b\n");
+	all[0] = '\0';
+	assert_int_equal(ruf_policy_queues(p, collect_lines, all), 0);
+	assert_string_equal(all, "a:3 b:3 triage:0");
+	h.region = "b";
+	assert_int_equal(ruf_route_eval(p, &h, &set), 0);
+	join(&set, got, sizeof(got));
+	assert_string_equal(got, "b");
 	ruf_policy_free(p);
 }
 
