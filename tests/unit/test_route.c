@@ -471,6 +471,8 @@ test_compile_accepts_rules_a_stop_rule_does_not_cover(void **state)
 	    "policy 1\nrule a\n to q\nrule b\n to q\n",
 	    /* A stop rule after a rule it covers. */
 	    "policy 1\nrule b\n situation x\n to r\nrule a\n to q\n stop\n",
+	    /* 'to' may come before the condition its template uses. */
+	    "policy 1\nrule a\n to rqr.${region}\n region x\n",
 	    /* A policy without rules routes everything to triage. */
 	    "policy 1\n",
 	    /* Comments anywhere, no final newline, any indentation. */
