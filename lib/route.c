@@ -1040,14 +1040,18 @@ ruf_route_eval(const ruf_policy *p, const struct ruf_route_header *h, struct ruf
 		if (!rule_matches(r, h, vals))
 			continue;
 		for (size_t j = 0; j < r->queues.n; j++) {
-			/* A matched rule's variables hold values from its own lists, whose
-			 * expansions the compiler checked: this cannot fail. */
-			if (!tmpl_expand(r->queues.v[j], vals, q, sizeof(q)) ||
-			    !ruf_is_queue_name(q)) {
-				out->n = 0;
-				return RUF_E_POLICY;
+			const char *t = r->queues.v[j];
+
+			/* A matched rule's variables hold values from its own lists,
+			 * whose expansions rule_finish checked: expansion cannot fail. */
+			if (strchr(t, '$') != NULL) {
+				if (!tmpl_expand(t, vals, q, sizeof(q))) {
+					out->n = 0;
+					return RUF_E_POLICY;
+				}
+				t = q;
 			}
-			if ((rc = set_add(out, q)) != 0) {
+			if ((rc = set_add(out, t)) != 0) {
 				out->n = 0;
 				return rc;
 			}
