@@ -203,7 +203,7 @@ static const struct schema reply_schema = SCHEMA(ruf__reply__descriptor, reply_f
 static int __attribute__((format(printf, 3, 4)))
 fail(ruf_diag *d, const char *path, const char *fmt, ...)
 {
-	char msg[200];
+	char msg[256];
 	va_list ap;
 
 	va_start(ap, fmt);

@@ -990,12 +990,15 @@ static void
 test_write_corpus_when_asked(void **state)
 {
 	const char *dir = getenv("RUF_WRITE_CORPUS");
-	static const char *const extra[] = {"{" SURGE "}", reply_json};
+	static const char *const extra[] = {
+	    "{" SURGE "}", reply_json,
+	    "{" SITREP ",\"attachments\":[{\"path\":\"photos/market.jpg\",\"media_type\":"
+	    "\"image/jpeg\"},{\"path\":\"/srv/list.csv\",\"name\":\"names.csv\"}]}"};
 
 	(void)state;
 	if (dir == NULL)
 		skip();
-	for (size_t i = 0; i < 3 + 2; i++) {
+	for (size_t i = 0; i < 3 + sizeof(extra) / sizeof(extra[0]); i++) {
 		char name[64], *json;
 		size_t len;
 		Ruf__Report *r;
