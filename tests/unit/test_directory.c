@@ -826,8 +826,9 @@ test_directory_encoder_reproduces_vector(void **state)
 
 	if (getenv("RUF_WRITE_CORPUS") != NULL) {
 		struct ruf_directory_template t2 = tmpl(2);
-		uint8_t *raw2;
-		size_t len2;
+		struct body s;
+		uint8_t *raw2, *body;
+		size_t len2, bodylen;
 
 		snprintf(path, sizeof(path), "%s/directory", getenv("RUF_WRITE_CORPUS"));
 		assert_int_equal(ruf_file_write_atomic(path, raw, len, 0644, false), 0);
@@ -838,6 +839,18 @@ test_directory_encoder_reproduces_vector(void **state)
 		snprintf(path, sizeof(path), "%s/directory-minimal", getenv("RUF_WRITE_CORPUS"));
 		assert_int_equal(ruf_file_write_atomic(path, raw2, len2, 0644, false), 0);
 		free(raw2);
+		/* fuzz_directory signs inputs that start with 0xff itself. */
+		body_init(&s);
+		assert_int_equal(ruf_pb_encode(&s.b.base, &body, &bodylen), 0);
+		raw2 = malloc(bodylen + 1);
+		assert_non_null(raw2);
+		raw2[0] = 0xff;
+		memcpy(raw2 + 1, body, bodylen);
+		snprintf(path, sizeof(path), "%s/body", getenv("RUF_WRITE_CORPUS"));
+		assert_int_equal(ruf_file_write_atomic(path, raw2, bodylen + 1, 0644, false), 0);
+		free(raw2);
+		free(body);
+		body_free(&s);
 	}
 	free(file);
 	free(hex);
