@@ -189,6 +189,87 @@ take_revoked(ruf_directory *d, const Ruf__DirectoryBody *b)
 	return 0;
 }
 
+/* Element counts of the repeated fields that could make decoding allocate a lot. */
+struct wire_counts {
+	size_t queues;    /* DirectoryBody.queues (5) */
+	size_t revoked;   /* DirectoryBody.revoked (8), packed or not */
+	size_t addresses; /* DirectoryHq.addresses (3), over every hq (7) */
+};
+
+static bool
+wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t r = 0;
+
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		uint8_t b;
+
+		if (*p == end)
+			return false;
+		b = *(*p)++;
+		r |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = r;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Walks a DirectoryBody (depth 0) or a DirectoryHq (depth 1) on the wire
+ * without decoding it, counting elements. protobuf-c allocates every
+ * element of a repeated field before we could look at the count, and a
+ * 4 MiB body of two-byte empty queues would make it allocate well over a
+ * hundred megabytes; this walk lets the loader refuse such input first.
+ * False for anything malformed (the strict decoder would refuse it too).
+ */
+static bool
+wire_count(const uint8_t *p, size_t len, int depth, struct wire_counts *c)
+{
+	const uint8_t *end = p + len;
+
+	while (p < end) {
+		uint64_t tag, v;
+		uint32_t field;
+
+		if (!wire_varint(&p, end, &tag))
+			return false;
+		field = (uint32_t)(tag >> 3);
+		switch (tag & 7) {
+		case 0:
+			if (!wire_varint(&p, end, &v))
+				return false;
+			if (depth == 0 && field == 8)
+				c->revoked++;
+			break;
+		case 1:
+		case 5:
+			if ((size_t)(end - p) < ((tag & 7) == 1 ? 8u : 4u))
+				return false;
+			p += (tag & 7) == 1 ? 8 : 4;
+			break;
+		case 2:
+			if (!wire_varint(&p, end, &v) || v > (uint64_t)(end - p))
+				return false;
+			if (depth == 0 && field == 5)
+				c->queues++;
+			else if (depth == 0 && field == 8)
+				for (uint64_t i = 0; i < v; i++)
+					c->revoked += !(p[i] & 0x80);
+			else if (depth == 0 && field == 7 && !wire_count(p, (size_t)v, 1, c))
+				return false;
+			else if (depth == 1 && field == 3)
+				c->addresses++;
+			p += v;
+			break;
+		default:
+			return false;
+		}
+	}
+	return true;
+}
+
 static int
 need_queue(const char *queue, unsigned line, void *ctx)
 {
@@ -207,6 +288,7 @@ dir_load(const uint8_t *buf, size_t len, const ruf_cert *root, uint64_t now, ruf
 	Ruf__SignedDirectory *sm = NULL;
 	Ruf__DirectoryBody *bm = NULL;
 	ruf_directory *d = NULL;
+	struct wire_counts counts = {0};
 	int rc;
 
 	*out = NULL;
@@ -224,6 +306,10 @@ dir_load(const uint8_t *buf, size_t len, const ruf_cert *root, uint64_t now, ruf
 	}
 	rc = RUF_E_DIR_FORMAT;
 	if (sm->signer_cert.len == 0 || sm->body.len == 0 || sm->signature.len != RUF_SIG_BYTES)
+		goto out;
+	if (!wire_count(sm->body.data, sm->body.len, 0, &counts) ||
+	    counts.queues > DIR_MAX_QUEUES || counts.revoked > DIR_MAX_REVOKED ||
+	    counts.addresses > DIR_MAX_ADDRESSES)
 		goto out;
 	rc = ruf_pb_decode(&ruf__directory_body__descriptor, sm->body.data, sm->body.len,
 	                   RUF_DIRECTORY_MAX, (ProtobufCMessage **)&bm);

@@ -751,6 +751,43 @@ test_directory_rejects_duplicate_field(void **state)
 	body_free(&s);
 }
 
+/* Counts are refused before protobuf-c allocates an element for each. */
+static void
+test_directory_rejects_oversized_lists(void **state)
+{
+	size_t n = 300000, len;
+	uint8_t *body, *raw;
+	uint64_t *many;
+	struct body s;
+
+	(void)state;
+	/* 300000 empty queues, two bytes each (tag 0x2a, length 0). */
+	body = malloc(2 * n);
+	assert_non_null(body);
+	for (size_t i = 0; i < n; i++) {
+		body[2 * i] = 0x2a;
+		body[2 * i + 1] = 0x00;
+	}
+	wrap(body, 2 * n, signer_raw, signer_len, signer_id.sign_sk, &raw, &len);
+	assert_int_equal(load_rc(raw, len, NOW), RUF_E_DIR_FORMAT);
+	free(raw);
+	free(body);
+
+	/* 262145 revoked serials, well formed and sorted. */
+	body_init(&s);
+	many = malloc(262145 * sizeof(*many));
+	assert_non_null(many);
+	for (size_t i = 0; i < 262145; i++)
+		many[i] = 1000 + i;
+	s.b.revoked = many;
+	s.b.n_revoked = 262144;
+	assert_int_equal(body_load(&s), 0);
+	s.b.n_revoked = 262145;
+	assert_int_equal(body_load(&s), RUF_E_DIR_FORMAT);
+	free(many);
+	body_free(&s);
+}
+
 static void
 test_directory_load_needs_a_real_root(void **state)
 {
@@ -878,6 +915,7 @@ main(void)
 	    cmocka_unit_test(test_directory_rejects_any_flipped_byte),
 	    cmocka_unit_test(test_directory_rejects_truncated_and_trailing),
 	    cmocka_unit_test(test_directory_rejects_duplicate_field),
+	    cmocka_unit_test(test_directory_rejects_oversized_lists),
 	    cmocka_unit_test(test_directory_load_needs_a_real_root),
 	    cmocka_unit_test(test_directory_load_reads_file),
 	    cmocka_unit_test(test_directory_encoder_reproduces_vector),
