@@ -812,6 +812,21 @@ test_cert_encoder_reproduces_vectors(void **state)
 		assert_int_equal(ruf_file_write_atomic(path, dev, dlen, 0644, false), 0);
 		snprintf(path, sizeof(path), "%s/desk", dir);
 		assert_int_equal(ruf_file_write_atomic(path, desk, klen, 0644, false), 0);
+		/* fuzz_cert signs inputs that start with 0xff itself. */
+		for (int i = 0; i < 2; i++) {
+			uint8_t *b;
+
+			d = parse_ok(i == 0 ? dev : desk, i == 0 ? dlen : klen);
+			b = malloc(d->bodylen + 1);
+			assert_non_null(b);
+			b[0] = 0xff;
+			memcpy(b + 1, d->body, d->bodylen);
+			snprintf(path, sizeof(path), "%s/%s-body", dir, i == 0 ? "device" : "desk");
+			assert_int_equal(
+			    ruf_file_write_atomic(path, b, d->bodylen + 1, 0644, false), 0);
+			free(b);
+			ruf_cert_free(d);
+		}
 	}
 	free(desk);
 	free(dev);
