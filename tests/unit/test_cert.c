@@ -396,6 +396,42 @@ test_cert_rejects_duplicate_field_in_signed_body(void **state)
 	free(body);
 }
 
+/* Unknown fields and overlong varints in a correctly signed body. */
+static void
+test_cert_rejects_non_canonical_body(void **state)
+{
+	Ruf__CertBody b;
+	uint8_t key_id[RUF_KEY_ID_BYTES], *body, *raw, *bad;
+	size_t bodylen, len;
+	ruf_cert *c = NULL;
+
+	(void)state;
+	device_body(&b, key_id);
+	assert_int_equal(ruf_pb_encode(&b.base, &body, &bodylen), 0);
+	bad = malloc(bodylen + 3);
+	assert_non_null(bad);
+	/* Field 14 (unknown), varint 1, at the end. */
+	memcpy(bad, body, bodylen);
+	bad[bodylen] = 0x70;
+	bad[bodylen + 1] = 0x01;
+	wrap_body(bad, bodylen + 2, &root_id, &raw, &len);
+	assert_int_equal(ruf_cert_parse(raw, len, &c), RUF_E_CERT_FORMAT);
+	free(raw);
+	/* version 1 written as the two-byte varint 0x81 0x00. */
+	assert_int_equal(body[0], 0x08);
+	assert_int_equal(body[1], 0x01);
+	bad[0] = 0x08;
+	bad[1] = 0x81;
+	bad[2] = 0x00;
+	memcpy(bad + 3, body + 2, bodylen - 2);
+	wrap_body(bad, bodylen + 1, &root_id, &raw, &len);
+	assert_int_equal(ruf_cert_parse(raw, len, &c), RUF_E_CERT_FORMAT);
+	assert_null(c);
+	free(raw);
+	free(bad);
+	free(body);
+}
+
 /* Two signature fields in the outer message, hand-built. */
 static void
 test_cert_rejects_duplicate_signature_field(void **state)
@@ -844,6 +880,7 @@ main(void)
 	    cmocka_unit_test(test_cert_rejects_truncated_at_every_length),
 	    cmocka_unit_test(test_cert_rejects_trailing_bytes),
 	    cmocka_unit_test(test_cert_rejects_duplicate_field_in_signed_body),
+	    cmocka_unit_test(test_cert_rejects_non_canonical_body),
 	    cmocka_unit_test(test_cert_rejects_duplicate_signature_field),
 	    cmocka_unit_test(test_cert_rejects_unknown_critical_extension),
 	    cmocka_unit_test(test_cert_rejects_out_of_range_fields),
