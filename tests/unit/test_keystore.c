@@ -1,0 +1,934 @@
+/*
+ * test_keystore.c - keystore format, key rules and passphrase input.
+ *
+ * Bodies with deliberate faults (duplicates, mismatched halves) are sealed
+ * here by a second, independent writer of the format in
+ * docs/protocol/keystore.md (seal_unprotected), which also pins the layout.
+ *
+ * With RUF_WRITE_CORPUS=DIR set, test_keystore_writes_fuzz_corpus writes the
+ * seed corpus of tests/fuzz/fuzz_keystore.c into DIR.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "err.h"
+#include "keystore.h"
+#include "keystore.pb-c.h"
+#include "pb.h"
+#include "util.h"
+
+#define HDR 68
+#define TAG 16
+#define PASS "correct horse battery staple"
+#define PASSLEN (sizeof(PASS) - 1)
+
+static int
+setup(void **state)
+{
+	(void)state;
+	return sodium_init() < 0 ? -1 : 0;
+}
+
+/* A keystore with one key of every type, and two epochs of one queue. */
+static ruf_keystore *
+make_full(void)
+{
+	ruf_keystore *ks;
+
+	assert_int_equal(ruf_keystore_new(&ks), 0);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_SIGN, RUF_KEYNAME_SIGN, 0, NULL), 0);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_KX, RUF_KEYNAME_KX, 0, NULL), 0);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_QUEUE, "itf.darfur", 1, NULL), 0);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_QUEUE, "itf.darfur", 2, NULL), 0);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_QUEUE, "sag", 1, NULL), 0);
+	return ks;
+}
+
+static void
+assert_same_keys(const ruf_keystore *a, const ruf_keystore *b)
+{
+	assert_int_equal(ruf_keystore_count(a), ruf_keystore_count(b));
+	for (size_t i = 0; i < ruf_keystore_count(a); i++) {
+		const struct ruf_key *x = ruf_keystore_get(a, i), *y = ruf_keystore_get(b, i);
+		assert_int_equal(x->type, y->type);
+		assert_string_equal(x->name, y->name);
+		assert_int_equal(x->epoch, y->epoch);
+		assert_memory_equal(x->pk, y->pk, 32);
+		assert_int_equal(x->sklen, y->sklen);
+		assert_memory_equal(x->sk, y->sk, x->sklen);
+	}
+}
+
+/* Independent writer: header per the spec, body sealed with the public key. */
+static void
+seal_unprotected(const uint8_t *body, size_t blen, uint8_t **out, size_t *outlen)
+{
+	static const char ctx[] = "ruf-keystore-unprotected-v1";
+	uint8_t key[32], *buf;
+
+	*outlen = HDR + blen + TAG;
+	assert_non_null(buf = calloc(1, *outlen));
+	memcpy(buf, "RUFKEYS\n", 8);
+	buf[9] = 1; /* version 1, flags 0, limits and salt zero */
+	randombytes_buf(buf + 44, 24);
+	crypto_generichash(key, 32, (const uint8_t *)ctx, sizeof(ctx) - 1, NULL, 0);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(buf + HDR, NULL, body, blen, buf, HDR, NULL,
+	                                           buf + 44, key);
+	*out = buf;
+}
+
+/* Packs n hand-made StoredKeys and seals them. */
+static void
+seal_keys(Ruf__StoredKey **keys, size_t n, uint8_t **out, size_t *outlen)
+{
+	Ruf__KeystoreBody body = RUF__KEYSTORE_BODY__INIT;
+	uint8_t *b;
+	size_t blen;
+
+	body.n_keys = n;
+	body.keys = keys;
+	assert_int_equal(ruf_pb_encode(&body.base, &b, &blen), 0);
+	seal_unprotected(b, blen, out, outlen);
+	free(b);
+}
+
+static void
+stored_from(Ruf__StoredKey *sk, const struct ruf_key *k)
+{
+	ruf__stored_key__init(sk);
+	sk->type = k->type;
+	sk->name = (char *)k->name;
+	sk->epoch = k->epoch;
+	sk->public_key.data = (uint8_t *)k->pk;
+	sk->public_key.len = 32;
+	sk->secret_key.data = k->sk;
+	sk->secret_key.len = k->sklen;
+}
+
+static int
+decode_keys(Ruf__StoredKey **keys, size_t n)
+{
+	ruf_keystore *ks = NULL;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	seal_keys(keys, n, &buf, &len);
+	rc = ruf_keystore_decode(buf, len, NULL, 0, &ks);
+	if (rc == 0)
+		assert_non_null(ks);
+	else
+		assert_null(ks);
+	ruf_keystore_free(ks);
+	free(buf);
+	return rc;
+}
+
+static void
+test_keystore_round_trips_every_key_type(void **state)
+{
+	struct ruf_kdf kdf = ruf_kdf_interactive();
+	ruf_keystore *ks = make_full(), *back;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(ruf_keystore_encode(ks, NULL, 0, NULL, &buf, &len), 0);
+	assert_false(ruf_keystore_is_protected(buf, len));
+	assert_int_equal(ruf_keystore_decode(buf, len, NULL, 0, &back), 0);
+	assert_same_keys(ks, back);
+	ruf_keystore_free(back);
+	free(buf);
+
+	assert_int_equal(ruf_keystore_encode(ks, PASS, PASSLEN, &kdf, &buf, &len), 0);
+	assert_true(ruf_keystore_is_protected(buf, len));
+	assert_int_equal(ruf_keystore_decode(buf, len, PASS, PASSLEN, &back), 0);
+	assert_same_keys(ks, back);
+	ruf_keystore_free(back);
+	free(buf);
+
+	/* An empty keystore round-trips too. */
+	ruf_keystore_free(ks);
+	assert_int_equal(ruf_keystore_new(&ks), 0);
+	assert_int_equal(ruf_keystore_encode(ks, NULL, 0, NULL, &buf, &len), 0);
+	assert_int_equal(len, HDR + TAG);
+	assert_int_equal(ruf_keystore_decode(buf, len, NULL, 0, &back), 0);
+	assert_int_equal(ruf_keystore_count(back), 0);
+	ruf_keystore_free(back);
+	free(buf);
+	ruf_keystore_free(ks);
+}
+
+static void
+test_keystore_header_layout_is_as_documented(void **state)
+{
+	struct ruf_kdf kdf = ruf_kdf_interactive();
+	ruf_keystore *ks = make_full();
+	uint8_t *buf, *buf2, be[8];
+	size_t len, len2;
+
+	(void)state;
+	assert_int_equal(ruf_keystore_encode(ks, PASS, PASSLEN, &kdf, &buf, &len), 0);
+	assert_memory_equal(buf, "RUFKEYS\n", 8);
+	assert_int_equal(buf[8], 0);
+	assert_int_equal(buf[9], 1);
+	assert_int_equal(buf[10], 0);
+	assert_int_equal(buf[11], 1);
+	for (int i = 0; i < 8; i++)
+		be[i] = (uint8_t)(kdf.opslimit >> (56 - 8 * i));
+	assert_memory_equal(buf + 12, be, 8);
+	for (int i = 0; i < 8; i++)
+		be[i] = (uint8_t)(kdf.memlimit >> (56 - 8 * i));
+	assert_memory_equal(buf + 20, be, 8);
+
+	/* Fresh salt and nonce every time. */
+	assert_int_equal(ruf_keystore_encode(ks, PASS, PASSLEN, &kdf, &buf2, &len2), 0);
+	assert_int_equal(len, len2);
+	assert_memory_not_equal(buf + 28, buf2 + 28, 16);
+	assert_memory_not_equal(buf + 44, buf2 + 44, 24);
+	free(buf);
+	free(buf2);
+
+	/* Unprotected: flags 0, limits and salt zero. */
+	assert_int_equal(ruf_keystore_encode(ks, NULL, 0, NULL, &buf, &len), 0);
+	assert_int_equal(buf[11], 0);
+	for (int i = 12; i < 44; i++)
+		assert_int_equal(buf[i], 0);
+	free(buf);
+	ruf_keystore_free(ks);
+}
+
+static void
+test_keystore_rejects_wrong_or_missing_passphrase(void **state)
+{
+	struct ruf_kdf kdf = ruf_kdf_interactive();
+	ruf_keystore *ks, *back = NULL;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(ruf_keystore_new(&ks), 0);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_KX, "kx", 0, NULL), 0);
+	assert_int_equal(ruf_keystore_encode(ks, PASS, PASSLEN, &kdf, &buf, &len), 0);
+	assert_int_equal(ruf_keystore_decode(buf, len, "wrong", 5, &back), RUF_E_PASSPHRASE);
+	assert_null(back);
+	/* One byte short of the right passphrase is still wrong. */
+	assert_int_equal(ruf_keystore_decode(buf, len, PASS, PASSLEN - 1, &back), RUF_E_PASSPHRASE);
+	assert_int_equal(ruf_keystore_decode(buf, len, NULL, 0, &back), RUF_E_NO_PASSPHRASE);
+	assert_int_equal(ruf_keystore_decode(buf, len, PASS, 0, &back), RUF_E_NO_PASSPHRASE);
+	assert_null(back);
+	free(buf);
+	ruf_keystore_free(ks);
+}
+
+static void
+test_keystore_encode_rejects_empty_passphrase_and_bad_limits(void **state)
+{
+	struct ruf_kdf kdf = ruf_kdf_interactive();
+	ruf_keystore *ks;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(ruf_keystore_new(&ks), 0);
+	assert_int_equal(ruf_keystore_encode(ks, "", 0, &kdf, &buf, &len), RUF_E_INVAL);
+	assert_int_equal(ruf_keystore_encode(ks, NULL, 3, &kdf, &buf, &len), RUF_E_INVAL);
+	kdf.opslimit = 1;
+	assert_int_equal(ruf_keystore_encode(ks, PASS, PASSLEN, &kdf, &buf, &len),
+	                 RUF_E_KDF_LIMITS);
+	kdf = ruf_kdf_sensitive();
+	kdf.memlimit *= 2;
+	assert_int_equal(ruf_keystore_encode(ks, PASS, PASSLEN, &kdf, &buf, &len),
+	                 RUF_E_KDF_LIMITS);
+	assert_null(buf);
+	ruf_keystore_free(ks);
+}
+
+/*
+ * Flips every byte of f in turn: each must fail to decode. The flipped byte
+ * is XORed with 0x01 so the low bits of memlimit, which Argon2 rounds away,
+ * are covered: the header is associated data, so they must still count.
+ */
+static void
+flip_every_byte(const uint8_t *f, size_t len, const char *pass, size_t passlen)
+{
+	uint8_t *c = malloc(len);
+
+	assert_non_null(c);
+	for (size_t i = 0; i < len; i++) {
+		ruf_keystore *ks = NULL;
+		int rc;
+
+		memcpy(c, f, len);
+		c[i] ^= 0x01;
+		rc = ruf_keystore_decode(c, len, pass, passlen, &ks);
+		if (rc == 0)
+			fail_msg("flipped byte %zu decoded", i);
+		assert_null(ks);
+	}
+	free(c);
+}
+
+static void
+test_keystore_rejects_any_flipped_byte_unprotected(void **state)
+{
+	ruf_keystore *ks = make_full();
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(ruf_keystore_encode(ks, NULL, 0, NULL, &buf, &len), 0);
+	flip_every_byte(buf, len, NULL, 0);
+	flip_every_byte(buf, len, PASS, PASSLEN);
+	free(buf);
+	ruf_keystore_free(ks);
+}
+
+/*
+ * An empty protected keystore: every flip past the limits costs one
+ * Argon2id run, so the file is kept to header and tag (84 bytes); the body
+ * is covered by the unprotected case, which uses the same AEAD.
+ */
+static void
+test_keystore_rejects_any_flipped_byte_protected(void **state)
+{
+	struct ruf_kdf kdf = ruf_kdf_interactive();
+	ruf_keystore *ks;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(ruf_keystore_new(&ks), 0);
+	assert_int_equal(ruf_keystore_encode(ks, PASS, PASSLEN, &kdf, &buf, &len), 0);
+	assert_int_equal(len, HDR + TAG);
+	flip_every_byte(buf, len, PASS, PASSLEN);
+	free(buf);
+	ruf_keystore_free(ks);
+}
+
+static void
+truncate_everywhere_and_extend(const uint8_t *f, size_t len, const char *pass, size_t passlen)
+{
+	uint8_t *c = malloc(len + 1);
+	ruf_keystore *ks = NULL;
+
+	assert_non_null(c);
+	memcpy(c, f, len);
+	for (size_t n = 0; n < len; n++) {
+		if (ruf_keystore_decode(c, n, pass, passlen, &ks) == 0)
+			fail_msg("truncated to %zu decoded", n);
+		assert_null(ks);
+	}
+	c[len] = 0;
+	assert_int_not_equal(ruf_keystore_decode(c, len + 1, pass, passlen, &ks), 0);
+	assert_null(ks);
+	free(c);
+}
+
+static void
+test_keystore_rejects_truncation_and_trailing_byte(void **state)
+{
+	struct ruf_kdf kdf = ruf_kdf_interactive();
+	ruf_keystore *ks = make_full(), *empty, *back = NULL;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(ruf_keystore_encode(ks, NULL, 0, NULL, &buf, &len), 0);
+	truncate_everywhere_and_extend(buf, len, NULL, 0);
+	free(buf);
+
+	/* Protected: every truncation is shorter than header + tag, so cheap. */
+	assert_int_equal(ruf_keystore_new(&empty), 0);
+	assert_int_equal(ruf_keystore_encode(empty, PASS, PASSLEN, &kdf, &buf, &len), 0);
+	truncate_everywhere_and_extend(buf, len, PASS, PASSLEN);
+	free(buf);
+	ruf_keystore_free(empty);
+
+	/* A trailing byte after a protected keystore with keys. */
+	assert_int_equal(ruf_keystore_encode(ks, PASS, PASSLEN, &kdf, &buf, &len), 0);
+	assert_non_null(buf = realloc(buf, len + 1));
+	buf[len] = '\n';
+	assert_int_equal(ruf_keystore_decode(buf, len + 1, PASS, PASSLEN, &back), RUF_E_PASSPHRASE);
+	assert_null(back);
+	free(buf);
+	ruf_keystore_free(ks);
+}
+
+static void
+put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+/*
+ * Limits out of bounds are refused before Argon2id runs: had it run, a
+ * memlimit of 2^62 would fail allocation (RUF_E_NOMEM) and one just above
+ * sensitive would run and then fail authentication (RUF_E_PASSPHRASE).
+ */
+static void
+test_keystore_rejects_huge_kdf_limits_before_deriving(void **state)
+{
+	struct ruf_kdf kdf = ruf_kdf_interactive(), sens = ruf_kdf_sensitive();
+	const struct {
+		uint64_t ops, mem;
+	} bad[] = {
+	    {kdf.opslimit, UINT64_C(1) << 62},    {kdf.opslimit, UINT64_MAX},
+	    {kdf.opslimit, sens.memlimit + 1024}, {sens.opslimit + 1, kdf.memlimit},
+	    {UINT64_MAX, kdf.memlimit},           {kdf.opslimit - 1, kdf.memlimit},
+	    {kdf.opslimit, kdf.memlimit - 1},     {0, 0},
+	};
+	ruf_keystore *ks, *back = NULL;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(ruf_keystore_new(&ks), 0);
+	assert_int_equal(ruf_keystore_encode(ks, PASS, PASSLEN, &kdf, &buf, &len), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		put_be64(buf + 12, bad[i].ops);
+		put_be64(buf + 20, bad[i].mem);
+		assert_int_equal(ruf_keystore_decode(buf, len, PASS, PASSLEN, &back),
+		                 RUF_E_KDF_LIMITS);
+		/* The header is judged before the missing passphrase. */
+		assert_int_equal(ruf_keystore_decode(buf, len, NULL, 0, &back), RUF_E_KDF_LIMITS);
+		assert_null(back);
+	}
+	free(buf);
+	ruf_keystore_free(ks);
+}
+
+static void
+test_keystore_rejects_foreign_header(void **state)
+{
+	ruf_keystore *ks, *back = NULL;
+	uint8_t *buf, *c;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(ruf_keystore_new(&ks), 0);
+	assert_int_equal(ruf_keystore_encode(ks, NULL, 0, NULL, &buf, &len), 0);
+	assert_non_null(c = malloc(len));
+
+	memcpy(c, buf, len);
+	c[0] = 'X';
+	assert_int_equal(ruf_keystore_decode(c, len, NULL, 0, &back), RUF_E_KEYSTORE);
+	memcpy(c, buf, len);
+	c[9] = 2; /* version 2 */
+	assert_int_equal(ruf_keystore_decode(c, len, NULL, 0, &back), RUF_E_VERSION);
+	/* A future version is reported as such even if its header is shorter. */
+	assert_int_equal(ruf_keystore_decode(c, 10, NULL, 0, &back), RUF_E_VERSION);
+	memcpy(c, buf, len);
+	c[10] = 0x80; /* unknown flag */
+	assert_int_equal(ruf_keystore_decode(c, len, NULL, 0, &back), RUF_E_KEYSTORE);
+	memcpy(c, buf, len);
+	c[30] = 1; /* salt in an unprotected file */
+	assert_int_equal(ruf_keystore_decode(c, len, NULL, 0, &back), RUF_E_KEYSTORE);
+	assert_int_equal(ruf_keystore_decode(NULL, 0, NULL, 0, &back), RUF_E_KEYSTORE);
+	assert_false(ruf_keystore_is_protected(c, 5));
+	assert_null(back);
+	free(c);
+	free(buf);
+	ruf_keystore_free(ks);
+}
+
+static void
+test_keystore_rejects_duplicate_key(void **state)
+{
+	ruf_keystore *ks;
+	const struct ruf_key *k;
+	Ruf__StoredKey a, b, *keys[2] = {&a, &b};
+
+	(void)state;
+	assert_int_equal(ruf_keystore_new(&ks), 0);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_QUEUE, "sag", 1, NULL), 0);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_QUEUE, "sag", 1, NULL), RUF_E_EXISTS);
+	k = ruf_keystore_find(ks, RUF_KEY_QUEUE, "sag", 1);
+	assert_non_null(k);
+	assert_int_equal(ruf_keystore_add(ks, k), RUF_E_EXISTS);
+	assert_int_equal(ruf_keystore_count(ks), 1);
+
+	/* In a file: the same key twice, then a different key with the same id. */
+	stored_from(&a, k);
+	stored_from(&b, k);
+	assert_int_equal(decode_keys(keys, 1), 0);
+	assert_int_equal(decode_keys(keys, 2), RUF_E_KEYSTORE);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_QUEUE, "sag", 2, NULL), 0);
+	stored_from(&b, ruf_keystore_find(ks, RUF_KEY_QUEUE, "sag", 2));
+	assert_int_equal(decode_keys(keys, 2), 0);
+	b.epoch = 1;
+	assert_int_equal(decode_keys(keys, 2), RUF_E_KEYSTORE);
+	/* Same name and epoch but another type is not a duplicate. */
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_KX, "sag", 0, NULL), 0);
+	stored_from(&b, ruf_keystore_find(ks, RUF_KEY_KX, "sag", 0));
+	assert_int_equal(decode_keys(keys, 2), 0);
+	ruf_keystore_free(ks);
+}
+
+static void
+test_keystore_rejects_mismatched_public_key(void **state)
+{
+	ruf_keystore *ks;
+	struct ruf_key copy;
+	uint8_t sk[RUF_SIGN_SK_BYTES];
+	Ruf__StoredKey a, *keys[1] = {&a};
+	const enum ruf_key_type types[] = {RUF_KEY_SIGN, RUF_KEY_KX, RUF_KEY_QUEUE};
+	const char *names[] = {"sign", "kx", "sag"};
+
+	(void)state;
+	assert_int_equal(ruf_keystore_new(&ks), 0);
+	for (size_t t = 0; t < 3; t++) {
+		uint32_t ep = types[t] == RUF_KEY_QUEUE ? 1 : 0;
+		const struct ruf_key *k;
+
+		assert_int_equal(ruf_keystore_generate(ks, types[t], names[t], ep, NULL), 0);
+		k = ruf_keystore_find(ks, types[t], names[t], ep);
+		assert_non_null(k);
+		memcpy(sk, k->sk, k->sklen);
+
+		/* pk altered: rejected by add and by decode. */
+		copy = *k;
+		copy.sk = sk;
+		copy.pk[5] ^= 0x40;
+		assert_int_equal(ruf_keystore_add(ks, &copy), RUF_E_INVAL);
+		stored_from(&a, &copy);
+		assert_int_equal(decode_keys(keys, 1), RUF_E_KEYSTORE);
+
+		/* sk altered (for Ed25519, the seed half; its pk copy is intact). */
+		copy = *k;
+		copy.sk = sk;
+		sk[3] ^= 0x01;
+		stored_from(&a, &copy);
+		assert_int_equal(decode_keys(keys, 1), RUF_E_KEYSTORE);
+		sk[3] ^= 0x01;
+
+		/* Wrong secret length for the type. */
+		stored_from(&a, k);
+		a.secret_key.len = k->sklen - 1;
+		assert_int_equal(decode_keys(keys, 1), RUF_E_KEYSTORE);
+		stored_from(&a, k);
+		a.public_key.len = 31;
+		assert_int_equal(decode_keys(keys, 1), RUF_E_KEYSTORE);
+
+		/* The untouched key still decodes. */
+		stored_from(&a, k);
+		assert_int_equal(decode_keys(keys, 1), 0);
+	}
+	/* Ed25519: the pk copy inside sk disagreeing with the seed. */
+	{
+		const struct ruf_key *k = ruf_keystore_find(ks, RUF_KEY_SIGN, "sign", 0);
+		memcpy(sk, k->sk, 64);
+		sk[40] ^= 0x01;
+		copy = *k;
+		copy.sk = sk;
+		assert_int_equal(ruf_keystore_add(ks, &copy), RUF_E_INVAL);
+	}
+	sodium_memzero(sk, sizeof(sk));
+	ruf_keystore_free(ks);
+}
+
+static void
+test_keystore_rejects_bad_type_name_or_epoch(void **state)
+{
+	ruf_keystore *ks;
+	const struct ruf_key *q, *s;
+	Ruf__StoredKey a, *keys[1] = {&a};
+	char longname[RUF_KEY_NAME_MAX + 2];
+
+	(void)state;
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(ruf_keystore_new(&ks), 0);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_QUEUE, "ITF", 1, NULL), RUF_E_INVAL);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_QUEUE, "sag", 0, NULL), RUF_E_INVAL);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_SIGN, "sign", 1, NULL), RUF_E_INVAL);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_SIGN, "", 0, NULL), RUF_E_INVAL);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_SIGN, longname, 0, NULL), RUF_E_INVAL);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_SIGN, "\xc0\xaf", 0, NULL), RUF_E_INVAL);
+	assert_int_equal(ruf_keystore_generate(ks, (enum ruf_key_type)4, "x", 0, NULL),
+	                 RUF_E_INVAL);
+	longname[RUF_KEY_NAME_MAX] = '\0';
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_SIGN, longname, 0, NULL), 0);
+	assert_int_equal(ruf_keystore_count(ks), 1);
+
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_QUEUE, "sag", 1, NULL), 0);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_SIGN, "sign", 0, NULL), 0);
+	q = ruf_keystore_find(ks, RUF_KEY_QUEUE, "sag", 1);
+	s = ruf_keystore_find(ks, RUF_KEY_SIGN, "sign", 0);
+
+	stored_from(&a, q);
+	a.epoch = 0;
+	assert_int_equal(decode_keys(keys, 1), RUF_E_KEYSTORE);
+	stored_from(&a, q);
+	a.name = "not a queue";
+	assert_int_equal(decode_keys(keys, 1), RUF_E_KEYSTORE);
+	stored_from(&a, q);
+	a.type = RUF_KEY_KX; /* kx keys have epoch 0 */
+	assert_int_equal(decode_keys(keys, 1), RUF_E_KEYSTORE);
+	a.epoch = 0;
+	assert_int_equal(decode_keys(keys, 1), 0);
+	a.type = 0;
+	assert_int_equal(decode_keys(keys, 1), RUF_E_KEYSTORE);
+	a.type = 9;
+	assert_int_equal(decode_keys(keys, 1), RUF_E_KEYSTORE);
+	stored_from(&a, s);
+	a.epoch = 7;
+	assert_int_equal(decode_keys(keys, 1), RUF_E_KEYSTORE);
+	stored_from(&a, s);
+	a.name = "";
+	assert_int_equal(decode_keys(keys, 1), RUF_E_KEYSTORE);
+	a.name = longname;
+	longname[RUF_KEY_NAME_MAX] = 'a';
+	assert_int_equal(decode_keys(keys, 1), RUF_E_KEYSTORE);
+	ruf_keystore_free(ks);
+}
+
+static void
+test_keystore_rejects_garbage_body(void **state)
+{
+	static const uint8_t bodies[][4] = {
+	    {0x0a, 0x05, 0x08},       /* truncated submessage */
+	    {0x12, 0x00},             /* unknown field 2 */
+	    {0x0a, 0x00, 0x00, 0x00}, /* trailing zero bytes */
+	};
+	static const size_t lens[] = {3, 2, 4};
+	ruf_keystore *ks = NULL;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		seal_unprotected(bodies[i], lens[i], &buf, &len);
+		assert_int_equal(ruf_keystore_decode(buf, len, NULL, 0, &ks), RUF_E_KEYSTORE);
+		assert_null(ks);
+		free(buf);
+	}
+	/* An empty StoredKey (all defaults) is not a key. */
+	seal_unprotected(bodies[2], 2, &buf, &len);
+	assert_int_equal(ruf_keystore_decode(buf, len, NULL, 0, &ks), RUF_E_KEYSTORE);
+	free(buf);
+}
+
+static void
+test_keystore_find_epoch_zero_returns_highest(void **state)
+{
+	ruf_keystore *ks;
+	uint8_t pk1[32], pk3[32], pk2[32];
+	const struct ruf_key *k;
+
+	(void)state;
+	assert_int_equal(ruf_keystore_new(&ks), 0);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_QUEUE, "itf.darfur", 1, pk1), 0);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_QUEUE, "itf.darfur", 3, pk3), 0);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_QUEUE, "itf.darfur", 2, pk2), 0);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_QUEUE, "sag", 9, NULL), 0);
+	k = ruf_keystore_find(ks, RUF_KEY_QUEUE, "itf.darfur", 0);
+	assert_non_null(k);
+	assert_int_equal(k->epoch, 3);
+	assert_memory_equal(k->pk, pk3, 32);
+	k = ruf_keystore_find(ks, RUF_KEY_QUEUE, "itf.darfur", 2);
+	assert_non_null(k);
+	assert_memory_equal(k->pk, pk2, 32);
+	assert_null(ruf_keystore_find(ks, RUF_KEY_QUEUE, "itf.darfur", 4));
+	assert_null(ruf_keystore_find(ks, RUF_KEY_KX, "itf.darfur", 0));
+	assert_null(ruf_keystore_find(ks, RUF_KEY_QUEUE, "itf", 0));
+	assert_null(ruf_keystore_get(ks, 4));
+	ruf_keystore_free(ks);
+}
+
+/*
+ * The signing key and the Noise key are separate random key pairs; each
+ * works for its own purpose.
+ */
+static void
+test_keystore_sign_and_kx_keys_are_independent(void **state)
+{
+	ruf_keystore *ks, *ks2;
+	const struct ruf_key *s, *x, *s2;
+	uint8_t sig[RUF_SIG_BYTES], pk[32];
+	static const uint8_t msg[] = "situation report";
+
+	(void)state;
+	assert_int_equal(ruf_keystore_new(&ks), 0);
+	assert_int_equal(ruf_keystore_new(&ks2), 0);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_SIGN, "sign", 0, NULL), 0);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_KX, "kx", 0, NULL), 0);
+	assert_int_equal(ruf_keystore_generate(ks2, RUF_KEY_SIGN, "sign", 0, NULL), 0);
+	s = ruf_keystore_find(ks, RUF_KEY_SIGN, "sign", 0);
+	x = ruf_keystore_find(ks, RUF_KEY_KX, "kx", 0);
+	s2 = ruf_keystore_find(ks2, RUF_KEY_SIGN, "sign", 0);
+	assert_int_equal(s->sklen, RUF_SIGN_SK_BYTES);
+	assert_int_equal(x->sklen, RUF_KX_SK_BYTES);
+	assert_memory_not_equal(s->pk, x->pk, 32);
+	assert_memory_not_equal(s->sk, x->sk, 32); /* seed vs X25519 scalar */
+	assert_memory_not_equal(s->pk, s2->pk, 32);
+
+	assert_int_equal(crypto_sign_detached(sig, NULL, msg, sizeof(msg), s->sk), 0);
+	assert_int_equal(crypto_sign_verify_detached(sig, msg, sizeof(msg), s->pk), 0);
+	assert_int_equal(crypto_scalarmult_base(pk, x->sk), 0);
+	assert_memory_equal(pk, x->pk, 32);
+	ruf_keystore_free(ks);
+	ruf_keystore_free(ks2);
+}
+
+static void
+test_keystore_save_is_exclusive_private_and_loads(void **state)
+{
+	struct ruf_kdf kdf = ruf_kdf_interactive();
+	char dir[] = "/tmp/ruf-test-ks-XXXXXX", path[256], big[256];
+	ruf_keystore *ks = make_full(), *back = NULL;
+	struct stat st;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/keys", dir);
+	snprintf(big, sizeof(big), "%s/big", dir);
+	assert_int_equal(ruf_keystore_save(ks, path, PASS, PASSLEN, &kdf, true), 0);
+	assert_int_equal(ruf_keystore_save(ks, path, NULL, 0, NULL, true), RUF_E_EXISTS);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(ruf_keystore_load(path, PASS, PASSLEN, &back), 0);
+	assert_same_keys(ks, back);
+	ruf_keystore_free(back);
+	/* Not exclusive: replaced, now unprotected. */
+	assert_int_equal(ruf_keystore_save(ks, path, NULL, 0, NULL, false), 0);
+	assert_int_equal(ruf_keystore_load(path, NULL, 0, &back), 0);
+	assert_same_keys(ks, back);
+	ruf_keystore_free(back);
+
+	/* A file past the bound is refused before it is read. */
+	assert_true((fd = open(big, O_WRONLY | O_CREAT | O_EXCL, 0600)) >= 0);
+	assert_int_equal(ftruncate(fd, RUF_KEYSTORE_FILE_MAX + 1), 0);
+	close(fd);
+	assert_int_equal(ruf_keystore_load(big, NULL, 0, &back), RUF_E_TOO_LARGE);
+	assert_null(back);
+	unlink(big);
+	unlink(path);
+	rmdir(dir);
+	ruf_keystore_free(ks);
+}
+
+static void
+test_kdf_parse_rejects_unknown_names(void **state)
+{
+	struct ruf_kdf k, m = ruf_kdf_moderate();
+
+	(void)state;
+	assert_int_equal(ruf_kdf_parse("moderate", &k), 0);
+	assert_int_equal(k.opslimit, m.opslimit);
+	assert_int_equal(k.memlimit, m.memlimit);
+	assert_int_equal(ruf_kdf_parse("interactive", &k), 0);
+	assert_int_equal(k.memlimit, ruf_kdf_interactive().memlimit);
+	assert_int_equal(ruf_kdf_parse("sensitive", &k), 0);
+	assert_int_equal(k.opslimit, ruf_kdf_sensitive().opslimit);
+	assert_int_equal(ruf_kdf_parse("Moderate", &k), RUF_E_INVAL);
+	assert_int_equal(ruf_kdf_parse("", &k), RUF_E_INVAL);
+	assert_int_equal(ruf_kdf_parse(NULL, &k), RUF_E_INVAL);
+	assert_true(ruf_kdf_interactive().memlimit < m.memlimit);
+	assert_true(m.memlimit < ruf_kdf_sensitive().memlimit);
+}
+
+static void
+write_file(const char *path, const void *data, size_t len)
+{
+	unlink(path);
+	assert_int_equal(ruf_file_write_atomic(path, data, len, 0600, false), 0);
+}
+
+static void
+assert_pass_from_file(const char *path, const char *content, size_t clen, const char *want)
+{
+	char *p = NULL;
+	size_t n = 0;
+
+	write_file(path, content, clen);
+	assert_int_equal(ruf_passphrase_get(NULL, path, NULL, false, &p, &n), 0);
+	assert_int_equal(n, strlen(want));
+	assert_string_equal(p, want);
+	ruf_passphrase_free(p, n);
+}
+
+static void
+test_passphrase_from_file_first_line_only(void **state)
+{
+	char dir[] = "/tmp/ruf-test-pass-XXXXXX", path[256];
+	char *p = NULL, *big;
+	size_t n = 0;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/pass", dir);
+	assert_pass_from_file(path, "secret\n", 7, "secret");
+	assert_pass_from_file(path, "secret\r\n", 8, "secret");
+	assert_pass_from_file(path, "secret", 6, "secret");
+	assert_pass_from_file(path, "two words\nsecond line\n", 22, "two words");
+	assert_pass_from_file(path, " padded \n", 9, " padded ");
+
+	/* The file wins over the environment and is never skipped. */
+	setenv("RUF_TEST_PASS", "from-env", 1);
+	assert_pass_from_file(path, "from-file\n", 10, "from-file");
+	write_file(path, "\n", 1);
+	assert_int_equal(ruf_passphrase_get(NULL, path, "RUF_TEST_PASS", false, &p, &n),
+	                 RUF_E_NO_PASSPHRASE);
+	write_file(path, "", 0);
+	assert_int_equal(ruf_passphrase_get(NULL, path, "RUF_TEST_PASS", false, &p, &n),
+	                 RUF_E_NO_PASSPHRASE);
+	write_file(path, "a\0b\n", 4);
+	assert_int_equal(ruf_passphrase_get(NULL, path, NULL, false, &p, &n), RUF_E_FORMAT);
+	unsetenv("RUF_TEST_PASS");
+
+	/* Exactly the maximum is fine; one more byte is not. */
+	assert_non_null(big = malloc(RUF_PASSPHRASE_MAX + 3));
+	memset(big, 'x', RUF_PASSPHRASE_MAX + 2);
+	big[RUF_PASSPHRASE_MAX] = '\n';
+	write_file(path, big, RUF_PASSPHRASE_MAX + 1);
+	assert_int_equal(ruf_passphrase_get(NULL, path, NULL, false, &p, &n), 0);
+	assert_int_equal(n, RUF_PASSPHRASE_MAX);
+	ruf_passphrase_free(p, n);
+	big[RUF_PASSPHRASE_MAX] = 'x';
+	write_file(path, big, RUF_PASSPHRASE_MAX + 2);
+	assert_int_equal(ruf_passphrase_get(NULL, path, NULL, false, &p, &n), RUF_E_TOO_LARGE);
+	free(big);
+
+	unlink(path);
+	assert_int_not_equal(ruf_passphrase_get(NULL, path, NULL, false, &p, &n), 0);
+	assert_null(p);
+	rmdir(dir);
+}
+
+static bool
+have_tty(void)
+{
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY);
+
+	if (fd == -1)
+		return false;
+	close(fd);
+	return true;
+}
+
+static void
+test_passphrase_from_env_and_none_without_tty(void **state)
+{
+	char *p = NULL, *big;
+	size_t n = 0;
+
+	(void)state;
+	setenv("RUF_TEST_PASS", "hunter2 with spaces", 1);
+	assert_int_equal(ruf_passphrase_get("x: ", NULL, "RUF_TEST_PASS", true, &p, &n), 0);
+	assert_int_equal(n, 19);
+	assert_string_equal(p, "hunter2 with spaces");
+	ruf_passphrase_free(p, n);
+
+	assert_non_null(big = malloc(RUF_PASSPHRASE_MAX + 2));
+	memset(big, 'y', RUF_PASSPHRASE_MAX + 1);
+	big[RUF_PASSPHRASE_MAX + 1] = '\0';
+	setenv("RUF_TEST_PASS", big, 1);
+	p = NULL;
+	assert_int_equal(ruf_passphrase_get(NULL, NULL, "RUF_TEST_PASS", false, &p, &n),
+	                 RUF_E_TOO_LARGE);
+	assert_null(p);
+	free(big);
+	unsetenv("RUF_TEST_PASS");
+
+	/* With no terminal there is nothing left to ask (with one, it would prompt). */
+	if (have_tty())
+		skip();
+	assert_int_equal(ruf_passphrase_get(NULL, NULL, "RUF_TEST_PASS", false, &p, &n),
+	                 RUF_E_NO_PASSPHRASE);
+	setenv("RUF_TEST_PASS", "", 1);
+	assert_int_equal(ruf_passphrase_get(NULL, NULL, "RUF_TEST_PASS", false, &p, &n),
+	                 RUF_E_NO_PASSPHRASE);
+	unsetenv("RUF_TEST_PASS");
+	assert_int_equal(ruf_passphrase_get(NULL, NULL, NULL, false, &p, &n), RUF_E_NO_PASSPHRASE);
+	assert_null(p);
+}
+
+/*
+ * Seed corpus for fuzz_keystore: mostly unprotected samples (each protected
+ * one costs an Argon2id run per execution), written only on request.
+ */
+static void
+write_sample(const char *dir, const char *name, const ruf_keystore *ks, const char *pass)
+{
+	struct ruf_kdf kdf = ruf_kdf_interactive();
+	char path[512];
+	uint8_t *buf;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(ruf_keystore_encode(ks, pass, pass ? strlen(pass) : 0, &kdf, &buf, &len),
+	                 0);
+	write_file(path, buf, len);
+	free(buf);
+}
+
+static void
+test_keystore_writes_fuzz_corpus(void **state)
+{
+	const char *dir = getenv("RUF_WRITE_CORPUS");
+	ruf_keystore *ks;
+
+	(void)state;
+	if (dir == NULL || *dir == '\0')
+		skip();
+	assert_int_equal(ruf_mkdirs(dir, 0755), 0);
+	assert_int_equal(ruf_keystore_new(&ks), 0);
+	write_sample(dir, "empty", ks, NULL);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_SIGN, "sign", 0, NULL), 0);
+	write_sample(dir, "sign", ks, NULL);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_KX, "kx", 0, NULL), 0);
+	write_sample(dir, "identity", ks, NULL);
+	ruf_keystore_free(ks);
+	ks = make_full();
+	write_sample(dir, "full", ks, NULL);
+	ruf_keystore_free(ks);
+	assert_int_equal(ruf_keystore_new(&ks), 0);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_QUEUE, "inbox.rc-sd-1", 1, NULL), 0);
+	write_sample(dir, "queue", ks, NULL);
+	/* fuzz_keystore.c decodes with this passphrase. */
+	write_sample(dir, "protected", ks, "fuzz");
+	ruf_keystore_free(ks);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_keystore_round_trips_every_key_type),
+	    cmocka_unit_test(test_keystore_header_layout_is_as_documented),
+	    cmocka_unit_test(test_keystore_rejects_wrong_or_missing_passphrase),
+	    cmocka_unit_test(test_keystore_encode_rejects_empty_passphrase_and_bad_limits),
+	    cmocka_unit_test(test_keystore_rejects_any_flipped_byte_unprotected),
+	    cmocka_unit_test(test_keystore_rejects_any_flipped_byte_protected),
+	    cmocka_unit_test(test_keystore_rejects_truncation_and_trailing_byte),
+	    cmocka_unit_test(test_keystore_rejects_huge_kdf_limits_before_deriving),
+	    cmocka_unit_test(test_keystore_rejects_foreign_header),
+	    cmocka_unit_test(test_keystore_rejects_duplicate_key),
+	    cmocka_unit_test(test_keystore_rejects_mismatched_public_key),
+	    cmocka_unit_test(test_keystore_rejects_bad_type_name_or_epoch),
+	    cmocka_unit_test(test_keystore_rejects_garbage_body),
+	    cmocka_unit_test(test_keystore_find_epoch_zero_returns_highest),
+	    cmocka_unit_test(test_keystore_sign_and_kx_keys_are_independent),
+	    cmocka_unit_test(test_keystore_save_is_exclusive_private_and_loads),
+	    cmocka_unit_test(test_kdf_parse_rejects_unknown_names),
+	    cmocka_unit_test(test_passphrase_from_file_first_line_only),
+	    cmocka_unit_test(test_passphrase_from_env_and_none_without_tty),
+	    cmocka_unit_test(test_keystore_writes_fuzz_corpus),
+	};
+
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
