@@ -876,6 +876,27 @@ write_sample(const char *dir, const char *name, const ruf_keystore *ks, const ch
 	free(buf);
 }
 
+/* The bare body of ks, for the body half of fuzz_keystore. */
+static void
+write_body_sample(const char *dir, const char *name, const ruf_keystore *ks)
+{
+	static const char ctx[] = "ruf-keystore-unprotected-v1";
+	char path[512];
+	uint8_t key[32], *buf, *plain;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/body-%s", dir, name);
+	assert_int_equal(ruf_keystore_encode(ks, NULL, 0, NULL, &buf, &len), 0);
+	assert_non_null(plain = malloc(len));
+	crypto_generichash(key, 32, (const uint8_t *)ctx, sizeof(ctx) - 1, NULL, 0);
+	assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(
+	                     plain, NULL, NULL, buf + HDR, len - HDR, buf, HDR, buf + 44, key),
+	                 0);
+	write_file(path, plain, len - HDR - TAG);
+	free(plain);
+	free(buf);
+}
+
 static void
 test_keystore_writes_fuzz_corpus(void **state)
 {
@@ -892,9 +913,11 @@ test_keystore_writes_fuzz_corpus(void **state)
 	write_sample(dir, "sign", ks, NULL);
 	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_KX, "kx", 0, NULL), 0);
 	write_sample(dir, "identity", ks, NULL);
+	write_body_sample(dir, "identity", ks);
 	ruf_keystore_free(ks);
 	ks = make_full();
 	write_sample(dir, "full", ks, NULL);
+	write_body_sample(dir, "full", ks);
 	ruf_keystore_free(ks);
 	assert_int_equal(ruf_keystore_new(&ks), 0);
 	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_QUEUE, "inbox.rc-sd-1", 1, NULL), 0);
