@@ -149,8 +149,12 @@ from_tty(const char *prompt, bool confirm, char *buf, size_t *len)
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = pass_on_signal;
 	/* No SA_RESTART: read() must return EINTR so we can restore the terminal. */
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &sa, &saved[i]);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		/* A signal the caller ignores (nohup) stays ignored. */
+		sigaction(sigs[i], NULL, &saved[i]);
+		if (saved[i].sa_handler != SIG_IGN)
+			sigaction(sigs[i], &sa, NULL);
+	}
 	noecho = orig;
 	noecho.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
 	if (tcsetattr(fd, TCSAFLUSH, &noecho) == -1) {

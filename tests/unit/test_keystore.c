@@ -16,7 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -857,6 +862,164 @@ test_passphrase_from_env_and_none_without_tty(void **state)
 	assert_null(p);
 }
 
+/* Output seen on a pty master so far, NUL-terminated. */
+struct pty_out {
+	char buf[4096];
+	size_t len;
+};
+
+/*
+ * Reads from the pty master until want has appeared. The generous timeout
+ * only keeps a broken implementation from hanging the test run.
+ */
+static void
+pty_expect(int master, struct pty_out *o, const char *want)
+{
+	while (strstr(o->buf, want) == NULL) {
+		struct pollfd pfd = {.fd = master, .events = POLLIN};
+		ssize_t r;
+
+		assert_int_equal(poll(&pfd, 1, 30000), 1);
+		r = read(master, o->buf + o->len, sizeof(o->buf) - 1 - o->len);
+		assert_true(r > 0);
+		o->len += (size_t)r;
+		o->buf[o->len] = '\0';
+	}
+}
+
+/* Drains the master until the child has closed the terminal. */
+static void
+pty_drain(int master, struct pty_out *o)
+{
+	for (;;) {
+		ssize_t r = read(master, o->buf + o->len, sizeof(o->buf) - 1 - o->len);
+		if (r <= 0)
+			break;
+		o->len += (size_t)r;
+		o->buf[o->len] = '\0';
+	}
+}
+
+struct tty_result {
+	int rc;
+	int echo_after; /* ECHO was set again when ruf_passphrase_get returned */
+	size_t len;
+	char pass[64];
+};
+
+/*
+ * Runs ruf_passphrase_get() in a child whose controlling terminal is a new
+ * pty, types lines[] at its prompts, and returns what it got.
+ */
+static void
+run_on_tty(const char *const *lines, size_t nlines, bool confirm, struct tty_result *res,
+           struct pty_out *o)
+{
+	struct termios t;
+	int master, p[2], status;
+	pid_t pid;
+	const char *prompts[] = {"Pass: ", "Again: "};
+
+	memset(res, 0, sizeof(*res));
+	memset(o, 0, sizeof(*o));
+	assert_int_equal(pipe(p), 0);
+	pid = forkpty(&master, NULL, NULL, NULL);
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct tty_result r = {0};
+		char *pw = NULL;
+		size_t n = 0;
+
+		close(p[0]);
+		r.rc = ruf_passphrase_get("Pass: ", NULL, NULL, confirm, &pw, &n);
+		r.echo_after = tcgetattr(0, &t) == 0 && (t.c_lflag & ECHO) != 0;
+		if (r.rc == 0 && n < sizeof(r.pass)) {
+			memcpy(r.pass, pw, n);
+			r.len = n;
+		}
+		ruf_passphrase_free(pw, n);
+		_exit(write(p[1], &r, sizeof(r)) == (ssize_t)sizeof(r) ? 0 : 1);
+	}
+	close(p[1]);
+	for (size_t i = 0; i < nlines; i++) {
+		pty_expect(master, o, prompts[i]);
+		/* Echo is off before the prompt is written, so typing is safe now. */
+		assert_int_equal(tcgetattr(master, &t), 0);
+		assert_int_equal(t.c_lflag & ECHO, 0);
+		assert_int_equal(write(master, lines[i], strlen(lines[i])),
+		                 (ssize_t)strlen(lines[i]));
+	}
+	assert_int_equal(read(p[0], res, sizeof(*res)), (ssize_t)sizeof(*res));
+	pty_drain(master, o);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(p[0]);
+	close(master);
+}
+
+static void
+test_passphrase_from_tty_hides_input_and_confirms(void **state)
+{
+	static const char *const same[] = {"tty secret\n", "tty secret\n"};
+	static const char *const differ[] = {"tty secret\n", "tty secreT\n"};
+	static const char *const crlf[] = {"abc\r\n"};
+	static const char *const empty[] = {"\n"};
+	struct tty_result r;
+	struct pty_out o;
+
+	(void)state;
+	run_on_tty(same, 2, true, &r, &o);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.len, 10);
+	assert_memory_equal(r.pass, "tty secret", 10);
+	assert_true(r.echo_after);
+	assert_null(strstr(o.buf, "secret")); /* never echoed */
+
+	run_on_tty(differ, 2, true, &r, &o);
+	assert_int_equal(r.rc, RUF_E_PASSPHRASE_MISMATCH);
+	assert_true(r.echo_after);
+
+	run_on_tty(crlf, 1, false, &r, &o);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.len, 3);
+	assert_memory_equal(r.pass, "abc", 3);
+
+	run_on_tty(empty, 1, false, &r, &o);
+	assert_int_equal(r.rc, RUF_E_NO_PASSPHRASE);
+	assert_true(r.echo_after);
+}
+
+/* A terminating signal at the prompt still leaves echo on. */
+static void
+test_passphrase_tty_restores_echo_on_signal(void **state)
+{
+	struct termios t;
+	struct pty_out o = {0};
+	int master, status;
+	pid_t pid;
+
+	(void)state;
+	pid = forkpty(&master, NULL, NULL, NULL);
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *pw = NULL;
+		size_t n = 0;
+
+		signal(SIGTERM, SIG_DFL);
+		(void)ruf_passphrase_get("Pass: ", NULL, NULL, false, &pw, &n);
+		_exit(3); /* not reached: the signal is raised again */
+	}
+	pty_expect(master, &o, "Pass: ");
+	assert_int_equal(tcgetattr(master, &t), 0);
+	assert_int_equal(t.c_lflag & ECHO, 0);
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+	assert_int_equal(tcgetattr(master, &t), 0);
+	assert_int_not_equal(t.c_lflag & ECHO, 0);
+	close(master);
+}
+
 /*
  * Seed corpus for fuzz_keystore: mostly unprotected samples (each protected
  * one costs an Argon2id run per execution), written only on request.
@@ -950,6 +1113,8 @@ main(void)
 	    cmocka_unit_test(test_kdf_parse_rejects_unknown_names),
 	    cmocka_unit_test(test_passphrase_from_file_first_line_only),
 	    cmocka_unit_test(test_passphrase_from_env_and_none_without_tty),
+	    cmocka_unit_test(test_passphrase_from_tty_hides_input_and_confirms),
+	    cmocka_unit_test(test_passphrase_tty_restores_echo_on_signal),
 	    cmocka_unit_test(test_keystore_writes_fuzz_corpus),
 	};
 
