@@ -683,6 +683,8 @@ ruf_keystore_save(const ruf_keystore *ks, const char *path, const char *pass, si
 	if ((rc = ruf_keystore_encode(ks, pass, passlen, kdf, &buf, &len)) != 0)
 		return rc;
 	rc = ruf_file_write_atomic(path, buf, len, 0600, exclusive);
+	/* Unprotected, the encoding is as good as the keys themselves. */
+	sodium_memzero(buf, len);
 	free(buf);
 	return rc;
 }
@@ -700,6 +702,7 @@ ruf_keystore_load(const char *path, const char *pass, size_t passlen, ruf_keysto
 	if ((rc = ruf_file_read(path, RUF_KEYSTORE_FILE_MAX, &buf, &len)) != 0)
 		return rc;
 	rc = ruf_keystore_decode(buf, len, pass, passlen, out);
+	sodium_memzero(buf, len);
 	free(buf);
 	return rc;
 }

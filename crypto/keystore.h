@@ -113,7 +113,9 @@ const struct ruf_key *ruf_keystore_get(const ruf_keystore *ks, size_t i);
  * only detects damage). An empty passphrase (pass != NULL, passlen 0) is
  * refused with RUF_E_INVAL. kdf NULL means moderate; limits outside
  * [interactive, sensitive] give RUF_E_KDF_LIMITS.
- * The caller owns *out (plain malloc; it holds no secret in the clear).
+ * The caller owns *out (plain malloc). A protected encoding holds no secret
+ * in the clear; an unprotected one is as sensitive as the keys themselves:
+ * sodium_memzero() it before free().
  */
 int ruf_keystore_encode(const ruf_keystore *ks, const char *pass, size_t passlen,
                         const struct ruf_kdf *kdf, uint8_t **out, size_t *outlen);
