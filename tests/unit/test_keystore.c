@@ -1090,6 +1090,99 @@ test_keystore_writes_fuzz_corpus(void **state)
 	ruf_keystore_free(ks);
 }
 
+/*
+ * Known-answer vectors (tests/vectors/keystore/): two files written once by
+ * test_keystore_writes_vectors, with the keys they must hold listed in
+ * expected.txt as "type name epoch public-key-hex". They pin the format: a
+ * later change that cannot read them breaks existing keystores.
+ */
+#define VECTOR_PASS "ruf test vector"
+
+static void
+check_vector(const char *file, const char *pass)
+{
+	char path[512], line[256], name[80], hex[80];
+	ruf_keystore *ks = NULL;
+	FILE *f;
+	size_t n = 0;
+	unsigned type, epoch;
+
+	snprintf(path, sizeof(path), "%s/tests/vectors/keystore/%s", RUF_SOURCE_DIR, file);
+	assert_int_equal(ruf_keystore_load(path, pass, pass ? strlen(pass) : 0, &ks), 0);
+	snprintf(path, sizeof(path), "%s/tests/vectors/keystore/expected.txt", RUF_SOURCE_DIR);
+	assert_non_null(f = fopen(path, "r"));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		const struct ruf_key *k;
+		uint8_t pk[32];
+
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		assert_int_equal(sscanf(line, "%u %79s %u %79s", &type, name, &epoch, hex), 4);
+		assert_int_equal(ruf_unhex(hex, pk, 32), 0);
+		k = ruf_keystore_get(ks, n++);
+		assert_non_null(k);
+		assert_int_equal(k->type, type);
+		assert_string_equal(k->name, name);
+		assert_int_equal(k->epoch, epoch);
+		assert_memory_equal(k->pk, pk, 32);
+	}
+	fclose(f);
+	assert_int_equal(ruf_keystore_count(ks), n);
+	assert_true(n > 0);
+	ruf_keystore_free(ks);
+}
+
+static void
+test_keystore_reads_known_answer_vectors(void **state)
+{
+	ruf_keystore *ks = NULL;
+	char path[512];
+
+	(void)state;
+	check_vector("unprotected-v1.bin", NULL);
+	check_vector("protected-v1.bin", VECTOR_PASS);
+	snprintf(path, sizeof(path), "%s/tests/vectors/keystore/protected-v1.bin", RUF_SOURCE_DIR);
+	assert_int_equal(ruf_keystore_load(path, "ruf test vectoR", 15, &ks), RUF_E_PASSPHRASE);
+	assert_null(ks);
+}
+
+static void
+test_keystore_writes_vectors(void **state)
+{
+	const char *dir = getenv("RUF_WRITE_VECTORS");
+	struct ruf_kdf kdf = ruf_kdf_interactive();
+	char path[512], hex[65];
+	ruf_keystore *ks;
+	FILE *f;
+
+	(void)state;
+	if (dir == NULL || *dir == '\0')
+		skip();
+	assert_int_equal(ruf_mkdirs(dir, 0755), 0);
+	ks = make_full();
+	snprintf(path, sizeof(path), "%s/unprotected-v1.bin", dir);
+	unlink(path);
+	assert_int_equal(ruf_keystore_save(ks, path, NULL, 0, NULL, true), 0);
+	snprintf(path, sizeof(path), "%s/protected-v1.bin", dir);
+	unlink(path);
+	assert_int_equal(ruf_keystore_save(ks, path, VECTOR_PASS, strlen(VECTOR_PASS), &kdf, true),
+	                 0);
+	snprintf(path, sizeof(path), "%s/expected.txt", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f,
+	        "# Keys held by unprotected-v1.bin and protected-v1.bin (passphrase\n"
+	        "# \"%s\", interactive limits), in file order:\n"
+	        "# type name epoch public-key-hex\n",
+	        VECTOR_PASS);
+	for (size_t i = 0; i < ruf_keystore_count(ks); i++) {
+		const struct ruf_key *k = ruf_keystore_get(ks, i);
+		ruf_hex(k->pk, 32, hex);
+		fprintf(f, "%d %s %u %s\n", (int)k->type, k->name, k->epoch, hex);
+	}
+	assert_int_equal(fclose(f), 0);
+	ruf_keystore_free(ks);
+}
+
 int
 main(void)
 {
@@ -1115,7 +1208,9 @@ main(void)
 	    cmocka_unit_test(test_passphrase_from_env_and_none_without_tty),
 	    cmocka_unit_test(test_passphrase_from_tty_hides_input_and_confirms),
 	    cmocka_unit_test(test_passphrase_tty_restores_echo_on_signal),
+	    cmocka_unit_test(test_keystore_reads_known_answer_vectors),
 	    cmocka_unit_test(test_keystore_writes_fuzz_corpus),
+	    cmocka_unit_test(test_keystore_writes_vectors),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
