@@ -627,6 +627,92 @@ test_keystore_rejects_garbage_body(void **state)
 }
 
 static void
+test_keystore_add_copies_and_rejects_bad_keys(void **state)
+{
+	ruf_keystore *a = make_full(), *b;
+	struct ruf_key bad;
+
+	(void)state;
+	assert_int_equal(ruf_keystore_new(&b), 0);
+	for (size_t i = 0; i < ruf_keystore_count(a); i++)
+		assert_int_equal(ruf_keystore_add(b, ruf_keystore_get(a, i)), 0);
+	assert_same_keys(a, b);
+	/* A copy: b's secrets do not alias a's. */
+	assert_ptr_not_equal(ruf_keystore_get(a, 0)->sk, ruf_keystore_get(b, 0)->sk);
+	ruf_keystore_free(a);
+	assert_int_equal(ruf_keystore_count(b), 5);
+
+	assert_int_equal(ruf_keystore_add(b, NULL), RUF_E_INVAL);
+	bad = *ruf_keystore_get(b, 0);
+	bad.sk = NULL;
+	assert_int_equal(ruf_keystore_add(b, &bad), RUF_E_INVAL);
+	bad = *ruf_keystore_get(b, 0);
+	memset(bad.name, 'a', sizeof(bad.name)); /* no terminator */
+	assert_int_equal(ruf_keystore_add(b, &bad), RUF_E_INVAL);
+	bad = *ruf_keystore_get(b, 0);
+	bad.sklen = 32;
+	assert_int_equal(ruf_keystore_add(b, &bad), RUF_E_INVAL);
+	assert_int_equal(ruf_keystore_count(b), 5);
+	ruf_keystore_free(b);
+
+	/* NULL keystores and arguments are refused, not dereferenced. */
+	assert_int_equal(ruf_keystore_count(NULL), 0);
+	assert_null(ruf_keystore_get(NULL, 0));
+	assert_null(ruf_keystore_find(NULL, RUF_KEY_SIGN, "sign", 0));
+	assert_int_equal(ruf_keystore_generate(NULL, RUF_KEY_SIGN, "sign", 0, NULL), RUF_E_INVAL);
+	assert_int_equal(ruf_keystore_decode((const uint8_t *)"x", 1, NULL, 4, &b), RUF_E_INVAL);
+	assert_int_equal(ruf_keystore_save(NULL, "/nonexistent", NULL, 0, NULL, true), RUF_E_INVAL);
+	assert_int_equal(ruf_keystore_load(NULL, NULL, 0, &b), RUF_E_INVAL);
+	ruf_keystore_free(NULL);
+}
+
+static void
+test_keystore_rejects_more_than_max_keys(void **state)
+{
+	Ruf__StoredKey *sks;
+	Ruf__StoredKey **ptrs;
+	ruf_keystore *ks, *back, *other;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(ruf_keystore_new(&ks), 0);
+	for (uint32_t e = 1; e <= RUF_KEYSTORE_KEYS_MAX; e++)
+		assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_QUEUE, "sag", e, NULL), 0);
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_KX, "kx", 0, NULL), RUF_E_TOO_LARGE);
+	assert_int_equal(ruf_keystore_count(ks), RUF_KEYSTORE_KEYS_MAX);
+	assert_int_equal(ruf_keystore_find(ks, RUF_KEY_QUEUE, "sag", 0)->epoch,
+	                 RUF_KEYSTORE_KEYS_MAX);
+
+	/* The maximum round-trips. */
+	assert_int_equal(ruf_keystore_encode(ks, NULL, 0, NULL, &buf, &len), 0);
+	assert_true(len <= RUF_KEYSTORE_FILE_MAX);
+	assert_int_equal(ruf_keystore_decode(buf, len, NULL, 0, &back), 0);
+	assert_int_equal(ruf_keystore_count(back), RUF_KEYSTORE_KEYS_MAX);
+	ruf_keystore_free(back);
+	free(buf);
+
+	/* One more in a file is refused. */
+	assert_non_null(sks = calloc(RUF_KEYSTORE_KEYS_MAX + 1, sizeof(*sks)));
+	assert_non_null(ptrs = calloc(RUF_KEYSTORE_KEYS_MAX + 1, sizeof(*ptrs)));
+	for (size_t i = 0; i < RUF_KEYSTORE_KEYS_MAX; i++) {
+		stored_from(&sks[i], ruf_keystore_get(ks, i));
+		ptrs[i] = &sks[i];
+	}
+	assert_int_equal(ruf_keystore_generate(ks, RUF_KEY_QUEUE, "hrt", 1, NULL), RUF_E_TOO_LARGE);
+	assert_int_equal(ruf_keystore_new(&other), 0);
+	assert_int_equal(ruf_keystore_generate(other, RUF_KEY_QUEUE, "hrt", 1, NULL), 0);
+	stored_from(&sks[RUF_KEYSTORE_KEYS_MAX], ruf_keystore_get(other, 0));
+	ptrs[RUF_KEYSTORE_KEYS_MAX] = &sks[RUF_KEYSTORE_KEYS_MAX];
+	assert_int_equal(decode_keys(ptrs, RUF_KEYSTORE_KEYS_MAX), 0);
+	assert_int_equal(decode_keys(ptrs, RUF_KEYSTORE_KEYS_MAX + 1), RUF_E_KEYSTORE);
+	free(ptrs);
+	free(sks);
+	ruf_keystore_free(other);
+	ruf_keystore_free(ks);
+}
+
+static void
 test_keystore_find_epoch_zero_returns_highest(void **state)
 {
 	ruf_keystore *ks;
@@ -1200,6 +1286,8 @@ main(void)
 	    cmocka_unit_test(test_keystore_rejects_mismatched_public_key),
 	    cmocka_unit_test(test_keystore_rejects_bad_type_name_or_epoch),
 	    cmocka_unit_test(test_keystore_rejects_garbage_body),
+	    cmocka_unit_test(test_keystore_add_copies_and_rejects_bad_keys),
+	    cmocka_unit_test(test_keystore_rejects_more_than_max_keys),
 	    cmocka_unit_test(test_keystore_find_epoch_zero_returns_highest),
 	    cmocka_unit_test(test_keystore_sign_and_kx_keys_are_independent),
 	    cmocka_unit_test(test_keystore_save_is_exclusive_private_and_loads),
