@@ -64,23 +64,23 @@ fx_ident_make(struct fx_ident *id, uint8_t tag)
 /* Issues a certificate for id signed by the root; situations/queues may be NULL. */
 static int
 fx_issue(const struct fx *f, const struct fx_ident *id, int role, uint64_t serial,
-	 const char *subject, const char *country, uint64_t nb, uint64_t na,
-	 const char *const *situations, size_t n_situations, const char *const *queues,
-	 size_t n_queues, uint8_t **out, size_t *len)
+         const char *subject, const char *country, uint64_t nb, uint64_t na,
+         const char *const *situations, size_t n_situations, const char *const *queues,
+         size_t n_queues, uint8_t **out, size_t *len)
 {
 	struct ruf_cert_template t = {
-		.role = role,
-		.serial = serial,
-		.subject = subject,
-		.country = country,
-		.not_before = nb,
-		.not_after = na,
-		.sign_pk = id->sign_pk,
-		.kx_pk = id->kx_pk,
-		.situations = situations,
-		.n_situations = n_situations,
-		.queues = queues,
-		.n_queues = n_queues,
+	    .role = role,
+	    .serial = serial,
+	    .subject = subject,
+	    .country = country,
+	    .not_before = nb,
+	    .not_after = na,
+	    .sign_pk = id->sign_pk,
+	    .kx_pk = id->kx_pk,
+	    .situations = situations,
+	    .n_situations = n_situations,
+	    .queues = queues,
+	    .n_queues = n_queues,
 	};
 
 	return ruf_cert_issue(&t, f->root_id.sign_sk, f->root_id.sign_pk, out, len) == 0 ? 0 : -1;
@@ -88,7 +88,7 @@ fx_issue(const struct fx *f, const struct fx_ident *id, int role, uint64_t seria
 
 static int
 fx_add_queue_key(ruf_keystore *ks, const char *name, uint32_t epoch, const uint8_t sk[32],
-		 const uint8_t pk[32])
+                 const uint8_t pk[32])
 {
 	struct ruf_key k;
 	uint8_t skcopy[32];
@@ -122,25 +122,25 @@ fx_init(struct fx *f)
 	f->root_raw = NULL;
 	{
 		struct ruf_cert_template t = {
-			.role = RUF_ROLE_ROOT,
-			.serial = 1,
-			.subject = "hq-root",
-			.not_before = FX_NB,
-			.not_after = FX_NA,
-			.sign_pk = f->root_id.sign_pk,
-			.kx_pk = f->root_id.kx_pk,
+		    .role = RUF_ROLE_ROOT,
+		    .serial = 1,
+		    .subject = "hq-root",
+		    .not_before = FX_NB,
+		    .not_after = FX_NA,
+		    .sign_pk = f->root_id.sign_pk,
+		    .kx_pk = f->root_id.kx_pk,
 		};
 		if (ruf_cert_issue(&t, f->root_id.sign_sk, f->root_id.sign_pk, &f->root_raw,
-				   &f->root_len) != 0)
+		                   &f->root_len) != 0)
 			return -1;
 	}
 	if (ruf_cert_parse(f->root_raw, f->root_len, &f->root) != 0)
 		return -1;
 	if (fx_issue(f, &f->dev_id, RUF_ROLE_DEVICE, FX_DEVICE_SERIAL, "rc-sd-1", "sd", FX_NB,
-		     FX_NA, situations, 1, NULL, 0, &f->dev_raw, &f->dev_len) != 0)
+	             FX_NA, situations, 1, NULL, 0, &f->dev_raw, &f->dev_len) != 0)
 		return -1;
 	if (fx_issue(f, &f->desk_id, RUF_ROLE_DESK, FX_DESK_SERIAL, "hrt-desk", NULL, FX_NB, FX_NA,
-		     NULL, 0, queues, 2, &f->desk_raw, &f->desk_len) != 0)
+	             NULL, 0, queues, 2, &f->desk_raw, &f->desk_len) != 0)
 		return -1;
 	fx_kx(f->q_sk[0], f->q_pk[0], 0x21);
 	fx_kx(f->q_sk[1], f->q_pk[1], 0x22);
@@ -188,19 +188,19 @@ fx_header(void)
 /* Seal params for the fixture's device with report and attachments. */
 static struct ruf_seal_params
 fx_params(const struct fx *f, const struct ruf_env_header *h, const uint8_t *report,
-	  size_t report_len, const struct ruf_seal_attachment *atts, size_t n_atts)
+          size_t report_len, const struct ruf_seal_attachment *atts, size_t n_atts)
 {
 	struct ruf_seal_params p = {
-		.hdr = h,
-		.report = report,
-		.report_len = report_len,
-		.attachments = atts,
-		.n_attachments = n_atts,
-		.recipients = f->rcpt,
-		.n_recipients = 2,
-		.device_cert = f->dev_raw,
-		.device_cert_len = f->dev_len,
-		.sign_sk = f->dev_id.sign_sk,
+	    .hdr = h,
+	    .report = report,
+	    .report_len = report_len,
+	    .attachments = atts,
+	    .n_attachments = n_atts,
+	    .recipients = f->rcpt,
+	    .n_recipients = 2,
+	    .device_cert = f->dev_raw,
+	    .device_cert_len = f->dev_len,
+	    .sign_sk = f->dev_id.sign_sk,
 	};
 	return p;
 }
