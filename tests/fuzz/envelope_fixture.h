@@ -43,7 +43,7 @@ struct fx {
 	struct ruf_seal_recipient rcpt[2];
 };
 
-static void
+static inline void
 fx_kx(uint8_t sk[32], uint8_t pk[32], uint8_t tag)
 {
 	memset(sk, tag, 32);
@@ -51,7 +51,7 @@ fx_kx(uint8_t sk[32], uint8_t pk[32], uint8_t tag)
 	crypto_scalarmult_base(pk, sk);
 }
 
-static void
+static inline void
 fx_ident_make(struct fx_ident *id, uint8_t tag)
 {
 	uint8_t seed[crypto_sign_SEEDBYTES], sk[32];
@@ -62,7 +62,7 @@ fx_ident_make(struct fx_ident *id, uint8_t tag)
 }
 
 /* Issues a certificate for id signed by the root; situations/queues may be NULL. */
-static int
+static inline int
 fx_issue(const struct fx *f, const struct fx_ident *id, int role, uint64_t serial,
          const char *subject, const char *country, uint64_t nb, uint64_t na,
          const char *const *situations, size_t n_situations, const char *const *queues,
@@ -86,7 +86,7 @@ fx_issue(const struct fx *f, const struct fx_ident *id, int role, uint64_t seria
 	return ruf_cert_issue(&t, f->root_id.sign_sk, f->root_id.sign_pk, out, len) == 0 ? 0 : -1;
 }
 
-static int
+static inline int
 fx_add_queue_key(ruf_keystore *ks, const char *name, uint32_t epoch, const uint8_t sk[32],
                  const uint8_t pk[32])
 {
@@ -107,7 +107,7 @@ fx_add_queue_key(ruf_keystore *ks, const char *name, uint32_t epoch, const uint8
 	return rc == 0 ? 0 : -1;
 }
 
-static int
+static inline int
 fx_init(struct fx *f)
 {
 	static const char *const situations[] = {"darfur"};
@@ -154,7 +154,7 @@ fx_init(struct fx *f)
 	return 0;
 }
 
-static void
+static inline void
 fx_free(struct fx *f)
 {
 	ruf_keystore_free(f->ks);
@@ -166,7 +166,7 @@ fx_free(struct fx *f)
 }
 
 /* A sitrep header from the fixture's device. */
-static struct ruf_env_header
+static inline struct ruf_env_header
 fx_header(void)
 {
 	struct ruf_env_header h;
@@ -186,7 +186,7 @@ fx_header(void)
 }
 
 /* Seal params for the fixture's device with report and attachments. */
-static struct ruf_seal_params
+static inline struct ruf_seal_params
 fx_params(const struct fx *f, const struct ruf_env_header *h, const uint8_t *report,
           size_t report_len, const struct ruf_seal_attachment *atts, size_t n_atts)
 {
