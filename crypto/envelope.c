@@ -1159,7 +1159,8 @@ ruf__envelope_seal_tampered(const struct ruf_seal_params *p, const struct ruf__s
 	/* Pass 1: attachment sizes and hashes, and the compressed length. */
 	for (nopen = 0; nopen < p->n_attachments;) {
 		struct stat st;
-		int afd = open(p->attachments[nopen].path, O_RDONLY | O_CLOEXEC);
+		/* O_NONBLOCK: a FIFO must not block us; it is refused below. */
+		int afd = open(p->attachments[nopen].path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 		if (afd == -1) {
 			rc = ruf_errno(errno);
@@ -1395,7 +1396,7 @@ parse_structure(int fd, struct env_state *es, ruf_diag *d)
 	memset(es, 0, sizeof(*es));
 	if (fstat(fd, &st) == -1)
 		return ruf_errno(errno);
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+	if (!S_ISREG(st.st_mode))
 		return RUF_E_INVAL;
 	if ((uint64_t)st.st_size < ENV_PREFIX_LEN + 1 + RUF_SIG_BYTES) {
 		ruf_diag_set(d, "file too short");
