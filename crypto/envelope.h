@@ -34,8 +34,8 @@
 #define RUF_CONTENT_KEY_BYTES 32
 #define RUF_ENV_MAX_RECIPIENTS RUF_ROUTE_MAX_QUEUES
 #define RUF_ENV_MAX_ATTACHMENTS 64
-#define RUF_ENV_REPORT_MAX (8u << 20)  /* serialized report, bytes */
-#define RUF_ENV_HEAD_MAX (64u << 10)   /* EnvelopeHead, bytes */
+#define RUF_ENV_REPORT_MAX (8u << 20) /* serialized report, bytes */
+#define RUF_ENV_HEAD_MAX (64u << 10)  /* EnvelopeHead, bytes */
 
 /* The clear header, as C values. */
 struct ruf_env_header {
@@ -50,9 +50,9 @@ struct ruf_env_header {
 	char region[RUF_IDENT_MAX + 1];
 	int risk; /* enum ruf_risk */
 	uint32_t flags;
-	uint64_t size_class; /* padded content length in bytes */
-	uint64_t directory_version; /* directory the sender sealed under */
-	uint8_t reply_to[RUF_MSGID_BYTES]; /* replies: the message answered; zero otherwise */
+	uint64_t size_class;                  /* padded content length in bytes */
+	uint64_t directory_version;           /* directory the sender sealed under */
+	uint8_t reply_to[RUF_MSGID_BYTES];    /* replies: the message answered; zero otherwise */
 	char reply_device[RUF_IDENT_MAX + 1]; /* replies: the device addressed */
 };
 
@@ -95,9 +95,8 @@ struct ruf_seal_params {
  * fsync out_fd. RUF_E_CHANGED-style errors (ENV_ATTACHMENT) if an attachment
  * changed between the two passes.
  */
-int ruf_envelope_seal(const struct ruf_seal_params *p, int out_fd,
-		      uint8_t msgid[RUF_MSGID_BYTES], uint8_t *content_key)
-	__attribute__((warn_unused_result));
+int ruf_envelope_seal(const struct ruf_seal_params *p, int out_fd, uint8_t msgid[RUF_MSGID_BYTES],
+                      uint8_t *content_key) __attribute__((warn_unused_result));
 
 /* The clear parts of an envelope, readable without any key. */
 struct ruf_env_info {
@@ -129,20 +128,29 @@ int ruf_envelope_inspect(int fd, struct ruf_env_info **out) __attribute__((warn_
  * of enum ruf_err's envelope group. *out (optional) gets the clear parts.
  */
 int ruf_envelope_verify(int fd, const ruf_cert *root, const ruf_directory *dir, uint64_t now,
-			struct ruf_env_info **out) __attribute__((warn_unused_result));
+                        struct ruf_env_info **out) __attribute__((warn_unused_result));
+
+/*
+ * ruf_envelope_verify() that also says in d (may be NULL) why a check failed,
+ * e.g. the certificate error behind ENV_SENDER ("sender certificate:
+ * certificate has expired"). For the local log or user only.
+ */
+int ruf_envelope_verify_diag(int fd, const ruf_cert *root, const ruf_directory *dir, uint64_t now,
+                             ruf_diag *d, struct ruf_env_info **out)
+    __attribute__((warn_unused_result));
 
 struct ruf_opened_attachment {
 	char *name;
 	char *media_type;
 	uint64_t size;
-	uint8_t hash[32];  /* BLAKE2b-256 of the content, checked */
-	char *saved_path;  /* when saved, else NULL */
+	uint8_t hash[32]; /* BLAKE2b-256 of the content, checked */
+	char *saved_path; /* when saved, else NULL */
 };
 
 struct ruf_opened {
 	struct ruf_env_info *info;
 	char queue[RUF_QUEUE_NAME_MAX + 1]; /* the queue key that opened it */
-	uint8_t *report; /* serialized Report protobuf */
+	uint8_t *report;                    /* serialized Report protobuf */
 	size_t report_len;
 	struct ruf_opened_attachment *attachments;
 	size_t n_attachments;
@@ -168,7 +176,11 @@ struct ruf_open_ctx {
  * caller.
  */
 int ruf_envelope_open(int fd, const struct ruf_open_ctx *ctx, struct ruf_opened **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
+
+/* ruf_envelope_open() with details of a failure in d (may be NULL). */
+int ruf_envelope_open_diag(int fd, const struct ruf_open_ctx *ctx, ruf_diag *d,
+                           struct ruf_opened **out) __attribute__((warn_unused_result));
 
 void ruf_env_info_free(struct ruf_env_info *info);
 void ruf_opened_free(struct ruf_opened *o);

@@ -1,0 +1,20 @@
+/* ruf.c - the client, for field devices and HQ desks: one subcommand per file. */
+#include "cli.h"
+
+int ruf_enroll_main(int argc, char *argv[]);
+int ruf_seal_main(int argc, char *argv[]);
+int ruf_open_main(int argc, char *argv[]);
+
+static const struct cli_command commands[] = {
+	{"enroll", ruf_enroll_main, "Install certificate, keys and directory; pin the HQ root"},
+	{"seal", ruf_seal_main, "Seal a report (JSON) into an envelope file"},
+	{"open", ruf_open_main, "Verify and open an envelope with this identity's queue keys"},
+	{NULL, NULL, NULL},
+};
+
+int
+main(int argc, char *argv[])
+{
+	cli_progname = "ruf";
+	return cli_dispatch(commands, "usage: ruf COMMAND [OPTIONS]", argc, argv);
+}
