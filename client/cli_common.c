@@ -42,6 +42,9 @@ cli_exit_for(int err)
 	case RUF_E_NOSPC:
 	case RUF_E_PERM:
 	case RUF_E_INVAL:
+	case RUF_E_POLICY:
+	case RUF_E_DIR_NO_QUEUE:
+	case RUF_E_REPORT:
 		return 1;
 	default:
 		return EXIT_VERIFY;

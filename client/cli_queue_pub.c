@@ -36,7 +36,7 @@ parse_pub(const char *path, struct queue_pub *q)
 		   hex) == 3 &&
 	    ruf_is_queue_name(name) && epoch >= 1 && epoch <= UINT32_MAX &&
 	    ruf_unhex(hex, q->pk, 32) == 0) {
-		snprintf(q->name, sizeof(q->name), "%s", name);
+		memcpy(q->name, name, strlen(name) + 1); /* ruf_is_queue_name bounds it */
 		q->epoch = (uint32_t)epoch;
 		rc = 0;
 	}

@@ -102,7 +102,9 @@ ruf_enroll_main(int argc, char *argv[])
 
 	/* Stage everything, check it together as a later command would, then commit. */
 	cli_path(stage, sizeof(stage), "%s.enrol.%ld", home, (long)getpid());
-	if (mkdir(stage, 0700) == -1)
+	if ((rc = ruf_mkdirs(stage, 0700)) != 0)
+		return cli_fail(1, "%s: %s", stage, ruf_strerror(rc));
+	if (rmdir(stage) == -1 || mkdir(stage, 0700) == -1)
 		return cli_fail(1, "%s: %s", stage, strerror(errno));
 	if ((rc = install(from, "root.cert", stage, "root.cert", RUF_CERT_MAX)) != 0 ||
 	    (rc = install(from, "cert", stage, "cert", RUF_CERT_MAX)) != 0 ||

@@ -171,7 +171,7 @@ ruf_open_main(int argc, char *argv[])
 	close(fd);
 	if (rc != 0) {
 		cli_fail(0, "%s: %s (%s)", file, ruf_strerror(rc), ruf_errname(rc));
-		rc = EXIT_VERIFY;
+		rc = cli_exit_for(rc);
 		goto out;
 	}
 	if ((rc = ruf_report_decode(o->report, o->report_len, &r)) != 0) {

@@ -47,9 +47,10 @@ next_sequence(const char *home, uint64_t *seq)
 		return cli_fail(rc, "%s: %s", path, ruf_strerror(rc)), rc;
 	errno = 0;
 	v = strtoull((char *)text, &end, 10);
+	rc = errno != 0 || v == 0 || (*end != '\n' && *end != '\0') ? RUF_E_FORMAT : 0;
 	free(text);
-	if (errno != 0 || v == 0 || (*end != '\n' && *end != '\0'))
-		return cli_fail(RUF_E_FORMAT, "%s: damaged", path), RUF_E_FORMAT;
+	if (rc != 0)
+		return cli_fail(rc, "%s: damaged", path), rc;
 	n = snprintf(buf, sizeof(buf), "%llu\n", v + 1);
 	if ((rc = cli_write_file(path, buf, (size_t)n, 0600, false)) != 0)
 		return rc;
@@ -83,7 +84,7 @@ ruf_seal_main(int argc, char *argv[])
 	char tmp[PATH_MAX], base[PATH_MAX], idhex[2 * RUF_MSGID_BYTES + 1];
 	bool json_out = false, loaded = false;
 	ruf_diag diag = {{0}};
-	int c, rc, fd = -1;
+	int c, rc, fd = -1, exit_code = 1;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -131,8 +132,10 @@ ruf_seal_main(int argc, char *argv[])
 		cli_fail(1, "%s: %s", in, ruf_strerror(rc));
 		goto out;
 	}
-	if ((rc = cli_identity_load(cli_home(homearg), true, &pp, &id)) != 0)
+	if ((rc = cli_identity_load(cli_home(homearg), true, &pp, &id)) != 0) {
+		exit_code = cli_exit_for(rc); /* a revoked identity is a refusal (3) */
 		goto out;
+	}
 	loaded = true;
 	if (rh.kind == RUF_KIND_REPLY ? id.cert->role != RUF_ROLE_DESK
 				      : id.cert->role != RUF_ROLE_DEVICE) {
@@ -264,5 +267,5 @@ out:
 	ruf_report_input_free(&rin);
 	if (loaded)
 		cli_identity_free(&id);
-	return rc == 0 ? 0 : 1;
+	return rc == 0 ? 0 : exit_code;
 }

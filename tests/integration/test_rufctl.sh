@@ -18,7 +18,7 @@ pub() { rufctl directory publish --dir "$T/certs/hq" --passphrase-file "$PASS" -
 printf 'policy 1\nrule a\n  situation darfur\n  to itf.${situation}\n  frobnicate yes\n' >"$T/p1"
 expect_exit 1 'line 5' pub "$T/p1"
 printf 'policy 1\nrule a\n  situation darfur\n  to itf.nowhere\n' >"$T/p2"
-expect_exit 1 'line 4.*itf.nowhere' pub "$T/p2"
+expect_exit 1 'line 2.*itf.nowhere' pub "$T/p2"
 printf 'policy 1\nrule a\n  risk high\n  to sag\n  stop\nrule b\n  risk high\n  flags escalation\n  to hrt\n' >"$T/p3"
 expect_exit 1 'line 6.*unreachable' pub "$T/p3"
 ok "policy errors name the line: unknown field, queue without key, unreachable rule"

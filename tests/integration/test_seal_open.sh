@@ -44,8 +44,10 @@ for desk in surge-desk triage-desk rqr-east-africa-desk; do
 done
 ok "desks the report was not routed to are refused (ENV_NOT_RECIPIENT)"
 
-expect_exit 3 'ENV_' ruf open --home "$T/home/hrt-desk" --passphrase-file "$PASS" \
-	/dev/null
+: >"$T/empty.env"
+expect_exit 3 'ENV_FORMAT' ruf open --home "$T/home/hrt-desk" --passphrase-file "$PASS" \
+	"$T/empty.env"
+expect_exit 1 'INVAL' ruf open --home "$T/home/hrt-desk" --passphrase-file "$PASS" /dev/null
 cp "$T/darfur.env" "$T/flipped.env"
 size=$(stat -c %s "$T/flipped.env")
 for off in 0 9 40 $((size / 2)) $((size - 70)) $((size - 1)); do
