@@ -152,9 +152,15 @@ ruf_noise_cipher_set_nonce(ruf_noise_cipher *cs, uint64_t n)
 	cs->n = n;
 }
 
-int
-ruf_noise_cipher_encrypt(ruf_noise_cipher *cs, const uint8_t *ad, size_t adlen, const uint8_t *pt,
-                         size_t ptlen, uint8_t *out, size_t outcap, size_t *outlen)
+/*
+ * EncryptWithAd and DecryptWithAd as the spec defines them, including the
+ * plain copy when k is empty. Only the SymmetricState may rely on the copy:
+ * the public functions refuse an empty key, so that a wiped or forgotten
+ * transport cipher can never send plaintext.
+ */
+static int
+cipher_encrypt(ruf_noise_cipher *cs, const uint8_t *ad, size_t adlen, const uint8_t *pt,
+               size_t ptlen, uint8_t *out, size_t outcap, size_t *outlen)
 {
 	uint8_t nonce[NONCE_BYTES];
 	unsigned long long clen = 0;
@@ -184,9 +190,9 @@ ruf_noise_cipher_encrypt(ruf_noise_cipher *cs, const uint8_t *ad, size_t adlen, 
 	return 0;
 }
 
-int
-ruf_noise_cipher_decrypt(ruf_noise_cipher *cs, const uint8_t *ad, size_t adlen, const uint8_t *ct,
-                         size_t ctlen, uint8_t *out, size_t outcap, size_t *outlen)
+static int
+cipher_decrypt(ruf_noise_cipher *cs, const uint8_t *ad, size_t adlen, const uint8_t *ct,
+               size_t ctlen, uint8_t *out, size_t outcap, size_t *outlen)
 {
 	uint8_t nonce[NONCE_BYTES];
 	unsigned long long mlen = 0;
@@ -219,6 +225,24 @@ ruf_noise_cipher_decrypt(ruf_noise_cipher *cs, const uint8_t *ad, size_t adlen, 
 	cs->n++;
 	*outlen = (size_t)mlen;
 	return 0;
+}
+
+int
+ruf_noise_cipher_encrypt(ruf_noise_cipher *cs, const uint8_t *ad, size_t adlen, const uint8_t *pt,
+                         size_t ptlen, uint8_t *out, size_t outcap, size_t *outlen)
+{
+	if (cs == NULL || !cs->has_key)
+		return RUF_E_INVAL;
+	return cipher_encrypt(cs, ad, adlen, pt, ptlen, out, outcap, outlen);
+}
+
+int
+ruf_noise_cipher_decrypt(ruf_noise_cipher *cs, const uint8_t *ad, size_t adlen, const uint8_t *ct,
+                         size_t ctlen, uint8_t *out, size_t outcap, size_t *outlen)
+{
+	if (cs == NULL || !cs->has_key)
+		return RUF_E_INVAL;
+	return cipher_decrypt(cs, ad, adlen, ct, ctlen, out, outcap, outlen);
 }
 
 int
@@ -308,8 +332,7 @@ ruf_noise_encrypt_and_hash(ruf_noise_symmetric *ss, const uint8_t *pt, size_t pt
 
 	if (ss == NULL || outlen == NULL)
 		return RUF_E_INVAL;
-	err =
-	    ruf_noise_cipher_encrypt(&ss->cs, ss->h, sizeof ss->h, pt, ptlen, out, outcap, outlen);
+	err = cipher_encrypt(&ss->cs, ss->h, sizeof ss->h, pt, ptlen, out, outcap, outlen);
 	if (err)
 		return err;
 	return ruf_noise_mix_hash(ss, out, *outlen);
@@ -330,8 +353,7 @@ ruf_noise_decrypt_and_hash(ruf_noise_symmetric *ss, const uint8_t *ct, size_t ct
 	 * commit after authentication.
 	 */
 	hash3(newh, ss->h, sizeof ss->h, ct, ctlen, NULL, 0);
-	err =
-	    ruf_noise_cipher_decrypt(&ss->cs, ss->h, sizeof ss->h, ct, ctlen, out, outcap, outlen);
+	err = cipher_decrypt(&ss->cs, ss->h, sizeof ss->h, ct, ctlen, out, outcap, outlen);
 	if (err == 0)
 		memcpy(ss->h, newh, sizeof newh);
 	sodium_memzero(newh, sizeof newh);

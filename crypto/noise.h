@@ -114,11 +114,13 @@ void ruf_noise_cipher_init(ruf_noise_cipher *cs, const uint8_t *k);
 void ruf_noise_cipher_set_nonce(ruf_noise_cipher *cs, uint64_t n);
 
 /*
- * EncryptWithAd(ad, plaintext): writes ptlen + 16 bytes (ptlen without a
- * key) to out and *outlen, then increments n. out may equal pt exactly
- * (in-place) but must not otherwise overlap it. Fails with
- * RUF_E_NONCE_EXHAUSTED, without touching out, when n is 2^64-1, and with
- * RUF_E_TOO_LARGE when the result would exceed RUF_NOISE_MAX_MSG.
+ * EncryptWithAd(ad, plaintext): writes ptlen + 16 bytes to out and *outlen,
+ * then increments n. Unlike the spec's CipherState, a cipher without a key
+ * is refused (RUF_E_INVAL) rather than copying the plaintext: these two
+ * functions are for transport messages, where an empty key is always a bug. out may equal pt
+ * exactly (in-place) but must not otherwise overlap it. Fails with RUF_E_NONCE_EXHAUSTED, without
+ * touching out, when n is 2^64-1, and with RUF_E_TOO_LARGE when the result would exceed
+ * RUF_NOISE_MAX_MSG.
  */
 __attribute__((warn_unused_result)) int
 ruf_noise_cipher_encrypt(ruf_noise_cipher *cs, const uint8_t *ad, size_t adlen, const uint8_t *pt,
@@ -156,7 +158,11 @@ int ruf_noise_mix_key(ruf_noise_symmetric *ss, const uint8_t *ikm, size_t ikmlen
 int ruf_noise_mix_hash(ruf_noise_symmetric *ss, const uint8_t *data, size_t len);
 /* MixKeyAndHash(ikm): for PSK modes; unused by IK, kept for completeness. */
 int ruf_noise_mix_key_and_hash(ruf_noise_symmetric *ss, const uint8_t *ikm, size_t ikmlen);
-/* EncryptAndHash(plaintext) and DecryptAndHash(ciphertext), as the cipher calls. */
+/*
+ * EncryptAndHash(plaintext) and DecryptAndHash(ciphertext), exactly as the
+ * spec: with an empty key they copy (never the case in IK, where s and the
+ * payloads follow a DH). out may equal the input exactly.
+ */
 __attribute__((warn_unused_result)) int ruf_noise_encrypt_and_hash(ruf_noise_symmetric *ss,
                                                                    const uint8_t *pt, size_t ptlen,
                                                                    uint8_t *out, size_t outcap,

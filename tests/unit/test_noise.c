@@ -575,6 +575,79 @@ test_cipher_rejects_oversized_and_truncated(void **state)
 	free(big);
 }
 
+static void
+test_cipher_without_key_never_sends_plaintext(void **state)
+{
+	ruf_noise_cipher cs;
+	uint8_t k[32], pt[8] = "secret!!", out[24];
+	size_t n;
+
+	(void)state;
+	ruf_noise_cipher_init(&cs, NULL);
+	assert_int_equal(ruf_noise_cipher_encrypt(&cs, NULL, 0, pt, 8, out, sizeof out, &n),
+	                 RUF_E_INVAL);
+	assert_int_equal(ruf_noise_cipher_decrypt(&cs, NULL, 0, out, 24, out, sizeof out, &n),
+	                 RUF_E_INVAL);
+	/* A wiped transport cipher is refused the same way. */
+	randombytes_buf(k, sizeof k);
+	ruf_noise_cipher_init(&cs, k);
+	ruf_noise_cipher_wipe(&cs);
+	assert_int_equal(ruf_noise_cipher_encrypt(&cs, NULL, 0, pt, 8, out, sizeof out, &n),
+	                 RUF_E_INVAL);
+	assert_int_equal(ruf_noise_cipher_encrypt(NULL, NULL, 0, pt, 8, out, sizeof out, &n),
+	                 RUF_E_INVAL);
+}
+
+static void
+test_symmetric_state_follows_definitions(void **state)
+{
+	ruf_noise_symmetric ss;
+	uint8_t h0[64] = {0}, ck[64], h[64], th[64], tk[64], ikm[32], buf[128], out[64];
+	size_t n;
+
+	(void)state;
+	/* A 33-byte name is padded, not hashed. */
+	ruf_noise_symmetric_init(&ss, RUF_NOISE_PROTOCOL_NAME);
+	memcpy(h0, RUF_NOISE_PROTOCOL_NAME, strlen(RUF_NOISE_PROTOCOL_NAME));
+	assert_int_equal(strlen(RUF_NOISE_PROTOCOL_NAME), 33);
+	assert_memory_equal(ss.h, h0, 64);
+	assert_memory_equal(ss.ck, h0, 64);
+	assert_false(ss.cs.has_key);
+	/* Before any key, EncryptAndHash copies and hashes the plaintext. */
+	assert_int_equal(
+	    ruf_noise_encrypt_and_hash(&ss, (const uint8_t *)"abc", 3, out, sizeof out, &n), 0);
+	assert_int_equal(n, 3);
+	assert_memory_equal(out, "abc", 3);
+	memcpy(buf, h0, 64);
+	memcpy(buf + 64, "abc", 3);
+	crypto_generichash(h, 64, buf, 67, NULL, 0);
+	assert_memory_equal(ss.h, h, 64);
+	/* MixKeyAndHash(ikm): ck, temp_h, temp_k = HKDF(ck, ikm, 3). */
+	randombytes_buf(ikm, sizeof ikm);
+	memcpy(ck, ss.ck, 64);
+	ruf_noise_hkdf(ck, ikm, sizeof ikm, ck, th, tk);
+	memcpy(buf, ss.h, 64);
+	memcpy(buf + 64, th, 64);
+	crypto_generichash(h, 64, buf, 128, NULL, 0);
+	assert_int_equal(ruf_noise_mix_key_and_hash(&ss, ikm, sizeof ikm), 0);
+	assert_memory_equal(ss.ck, ck, 64);
+	assert_memory_equal(ss.h, h, 64);
+	assert_true(ss.cs.has_key);
+	assert_memory_equal(ss.cs.k, tk, 32);
+	assert_int_equal(ss.cs.n, 0);
+	/* A name longer than 64 bytes is hashed. */
+	{
+		char longname[80];
+		memset(longname, 'x', 79);
+		longname[79] = '\0';
+		ruf_noise_symmetric_init(&ss, longname);
+		crypto_generichash(h, 64, (const uint8_t *)longname, 79, NULL, 0);
+		assert_memory_equal(ss.h, h, 64);
+	}
+	ruf_noise_symmetric_wipe(&ss);
+	assert_true(sodium_is_zero((const unsigned char *)&ss, sizeof ss));
+}
+
 /* --- Handshake ------------------------------------------------------------ */
 
 static void
@@ -1057,6 +1130,8 @@ main(void)
 	    cmocka_unit_test(test_cipher_decrypt_failure_keeps_nonce),
 	    cmocka_unit_test(test_cipher_rekey_is_spec_default),
 	    cmocka_unit_test(test_cipher_rejects_oversized_and_truncated),
+	    cmocka_unit_test(test_cipher_without_key_never_sends_plaintext),
+	    cmocka_unit_test(test_symmetric_state_follows_definitions),
 	    cmocka_unit_test(test_tampered_message1_fails_authentication),
 	    cmocka_unit_test(test_tampered_message2_fails_authentication),
 	    cmocka_unit_test(test_wrong_responder_static_key_fails),
