@@ -115,12 +115,12 @@ void ruf_noise_cipher_set_nonce(ruf_noise_cipher *cs, uint64_t n);
 
 /*
  * EncryptWithAd(ad, plaintext): writes ptlen + 16 bytes to out and *outlen,
- * then increments n. Unlike the spec's CipherState, a cipher without a key
- * is refused (RUF_E_INVAL) rather than copying the plaintext: these two
- * functions are for transport messages, where an empty key is always a bug. out may equal pt
- * exactly (in-place) but must not otherwise overlap it. Fails with RUF_E_NONCE_EXHAUSTED, without
- * touching out, when n is 2^64-1, and with RUF_E_TOO_LARGE when the result would exceed
- * RUF_NOISE_MAX_MSG.
+ * then increments n. out may equal pt exactly (in-place) but must not
+ * otherwise overlap it. Fails with RUF_E_NONCE_EXHAUSTED, without touching
+ * out, when n is 2^64-1, and with RUF_E_TOO_LARGE when the result would
+ * exceed RUF_NOISE_MAX_MSG. Unlike the spec's CipherState, a cipher without
+ * a key is refused (RUF_E_INVAL) rather than copying the plaintext: these
+ * two functions are for transport messages, where an empty key is a bug.
  */
 __attribute__((warn_unused_result)) int
 ruf_noise_cipher_encrypt(ruf_noise_cipher *cs, const uint8_t *ad, size_t adlen, const uint8_t *pt,
