@@ -43,6 +43,10 @@ static const char DOM_COMMIT[] = "ruf-envelope-commit-v1";
 static const char DOM_WRAP[] = "ruf-envelope-wrap-v1";
 static const char DOM_SIG[] = "ruf-envelope-sig-v1";
 
+/* Test seam (envelope_internal.h): NULL outside tests. */
+void (*ruf__env_between_passes)(void *arg);
+void *ruf__env_between_passes_arg;
+
 /* ---- small pure helpers ---- */
 
 uint64_t
@@ -1289,6 +1293,8 @@ ruf__envelope_seal_tampered(const struct ruf_seal_params *p, const struct ruf__s
 		goto out;
 	}
 
+	if (ruf__env_between_passes != NULL)
+		ruf__env_between_passes(ruf__env_between_passes_arg);
 	/* Pass 2: write the head, then the content through zstd, padding and secretstream. */
 	memcpy(prefix, ENV_MAGIC, ENV_MAGIC_LEN);
 	be32_put(prefix + ENV_MAGIC_LEN, (uint32_t)head_len);
@@ -1810,6 +1816,8 @@ ruf_envelope_open_diag(int fd, const struct ruf_open_ctx *ctx, ruf_diag *d, stru
 		if ((rc = ruf__env_content_new(&e, &cc)) != 0)
 			goto out;
 	}
+	if (ruf__env_between_passes != NULL)
+		ruf__env_between_passes(ruf__env_between_passes_arg);
 	if ((rc = decrypt_pass(fd, &es, enc_key, cc)) != 0)
 		goto out;
 	if ((rc = ruf__env_content_take(cc, ctx->attach_dir, o)) != 0)
