@@ -1,0 +1,16 @@
+Í
+darfursdeast-africa 0:DEXAMPLE - fictional: attacks on villages south of Wadi Amal, week 45B
+2026-11-01J
+2026-11-07R´EXAMPLE - fictional. Every name, place, date and figure in this report is invented for testing.
+
+Between 2 and 5 November an armed group attacked three villages south of the (fictional) town of Wadi Amal. Residents describe house-to-house killings, burning of homes and markets, and the abduction of young men. About 12,000 people have fled towards the Wadi Amal gathering site, which has no shelter or water capacity for them.ZÅTargeted killing of civilians on the basis of ethnicity; sexual violence against women and girls during the attacks and on the roads out; arbitrary detention of men of fighting age at checkpoints run by state security forces; systematic burning of villages.bœStatements broadcast on local radio call for the removal of a minority community from the area. The armed group is regrouping 20 km north of the gathering site, and the state security forces present have not intervened. Without action in the coming days there is a serious risk of further mass killings at or around the gathering site.jkillingjsexual-violencejarbitrary-detentionjdisplacementjattack-on-civiliansjhate-speechjdestruction-of-propertyrq
+
+2026-11-02Um Sidr villagekilling %(40B	civiliansJ0Field team interviews with survivors (fictional)Rmediumrn
+
+2026-11-04Karkor villageattack-on-civilians (0BchildrenJ%Clinic records, Wadi Amal (fictional)Rhighro
+
+2026-11-05Wadi Amal road checkpointarbitrary-detention8@B	civiliansJRelatives' accounts (fictional)Rlowzô
+Fictional Armed Group Aarmed-groupqMounted and vehicle-borne fighters; witnesses report distinctive insignia and radio call signs. Not a real group.zò
+/Checkpoint unit, fictional state security forcestate-securityUDetained men at the Wadi Amal road checkpoint; whereabouts of those detained unknown.Ç|
+idp‡]‡]"Wadi Amal gathering site*UMostly women and children; no shelter, one borehole, no protection presence at night.Çà
+minority∞Í"Villages south of Wadi Amal*[Remaining residents of the three villages and their neighbours, at risk of further attacks.ä≥No protection presence at the gathering site at night. Women report harassment at water points. Unaccompanied children among the new arrivals need registration and family tracing.í©Sexual violence during the attacks and on escape routes; women-headed households now the majority at the gathering site; men absent through killing, detention or flight.öΩSenior-level engagement with the authorities on the checkpoint detentions; public messaging against incitement on local radio; a protection-by-presence patrol pattern at the gathering site.¢´Deploy a human rights monitoring team to document the attacks; medical and psychosocial support for survivors of sexual violence; shelter and water for the gathering site.™ÖEscalation to the Senior Action Group; surge of human rights officers (separate request); political engagement at the regional level.

@@ -1,0 +1,4 @@
+‹
+darfursdeast-africa *AEXAMPLE - fictional: human rights and protection surge, Wadi Amal2human-rights2
+protection8@ZJ
+2026-11-16R"Wadi Amal field office (fictional)Z»EXAMPLE - fictional. Attacks on three villages (situation report of 8 November) displaced about 12,000 people to the Wadi Amal gathering site. The country team has one human rights officer for the whole state and cannot document the attacks, follow up on 64 detentions or maintain a protection presence at the site.bªUN security phase: restricted movement; road travel in armed escort only; the gathering site is reachable by road in daylight. Accommodation available in the UN compound.jpartially-coveredr_Travel and accommodation covered by the country team; salaries requested from the surge roster.

@@ -1,0 +1,2 @@
+!
+darfursd2human-rights8@Zj
