@@ -17,6 +17,9 @@
 #include <unistd.h>
 
 #include <sodium.h>
+/* For ZSTD_createCCtx_advanced/ZSTD_createDCtx_advanced (custom allocator,
+ * stable since zstd 1.0 and exported by the shared library). */
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
 #include "envelope.h"
@@ -262,6 +265,40 @@ ruf_env_route_header(const struct ruf_env_header *h, struct ruf_route_header *ou
 	out->flags = h->flags;
 }
 
+/*
+ * zstd's contexts hold plaintext (windows, literals); this allocator wipes
+ * every buffer before freeing it. The size is kept in a 16-byte prefix so
+ * the returned block keeps malloc's alignment.
+ */
+static void *
+wipe_alloc(void *opaque, size_t n)
+{
+	uint8_t *p;
+
+	(void)opaque;
+	if (n > SIZE_MAX - 16 || (p = malloc(n + 16)) == NULL)
+		return NULL;
+	memcpy(p, &n, sizeof(n));
+	return p + 16;
+}
+
+static void
+wipe_free(void *opaque, void *a)
+{
+	uint8_t *p;
+	size_t n;
+
+	(void)opaque;
+	if (a == NULL)
+		return;
+	p = (uint8_t *)a - 16;
+	memcpy(&n, p, sizeof(n));
+	sodium_memzero(a, n);
+	free(p);
+}
+
+static const ZSTD_customMem wipe_mem = {wipe_alloc, wipe_free, NULL};
+
 /* ---- key derivations ---- */
 
 /* BLAKE2b-256 keyed with key over dom (with its NUL) || msgid. */
@@ -440,7 +477,8 @@ ruf__env_content_new(const struct ruf__env_expect *e, struct ruf__env_content **
 	c->cur_fd = -1;
 	c->state = CS_LEN;
 	c->obuf_size = ZSTD_DStreamOutSize();
-	if ((c->obuf = malloc(c->obuf_size)) == NULL || (c->dctx = ZSTD_createDCtx()) == NULL)
+	if ((c->obuf = malloc(c->obuf_size)) == NULL ||
+	    (c->dctx = ZSTD_createDCtx_advanced(wipe_mem)) == NULL)
 		goto fail;
 	/* Bounded decoder memory: refuse frames whose window exceeds what sealers use. */
 	if (ZSTD_isError(
@@ -1181,7 +1219,7 @@ ruf__envelope_seal_tampered(const struct ruf_seal_params *p, const struct ruf__s
 		}
 		atts[nopen - 1].size = (uint64_t)st.st_size;
 	}
-	if ((cctx = ZSTD_createCCtx()) == NULL) {
+	if ((cctx = ZSTD_createCCtx_advanced(wipe_mem)) == NULL) {
 		rc = RUF_E_NOMEM;
 		goto out;
 	}
