@@ -1105,6 +1105,9 @@ static const uint8_t fixed_hh[32] = {0xaa, 0xbb};
 static const char *const fixed_queues[] = {"hrt", "sag"};
 static const uint32_t fixed_epochs[] = {1, 1};
 
+/* The hash content_make records for its attachment (all zero unless a test sets it). */
+static uint8_t content_att_hash[32];
+
 /* u32be len | Inner(report_size, one attachment of att_size) | frame | zero padding. */
 static struct buf
 content_make(uint64_t report_size, uint64_t att_size, const uint8_t *frame, size_t frame_len,
@@ -1113,7 +1116,7 @@ content_make(uint64_t report_size, uint64_t att_size, const uint8_t *frame, size
 	Ruf__Inner in = RUF__INNER__INIT;
 	Ruf__QueueRef q[2], *qp[2];
 	Ruf__AttachmentInfo ai = RUF__ATTACHMENT_INFO__INIT, *aip = &ai;
-	uint8_t hash[32] = {0}, *enc;
+	uint8_t *enc;
 	size_t len;
 	struct buf b;
 
@@ -1132,7 +1135,7 @@ content_make(uint64_t report_size, uint64_t att_size, const uint8_t *frame, size
 	in.report_size = report_size;
 	ai.name = "a";
 	ai.size = att_size;
-	ai.hash.data = hash;
+	ai.hash.data = content_att_hash;
 	ai.hash.len = 32;
 	in.n_attachments = 1;
 	in.attachments = &aip;
@@ -1222,7 +1225,12 @@ test_content_requires_exactly_one_frame_and_zero_padding(void **state)
 	memset(data, 'q', sizeof(data));
 	flen = ZSTD_compress(frame, sizeof(frame), data, sizeof(data), 3);
 	assert_false(ZSTD_isError(flen));
-	/* 20-byte report + 10-byte attachment whose recorded hash is all zero. */
+	/* 20-byte report + 10-byte attachment: well formed, then with a wrong hash. */
+	crypto_generichash(content_att_hash, 32, data + 20, 10, NULL, 0);
+	b = content_make(20, 10, frame, flen, true);
+	assert_int_equal(content_run(&b), 0);
+	free(b.p);
+	memset(content_att_hash, 0, 32);
 	b = content_make(20, 10, frame, flen, true);
 	assert_int_equal(content_run(&b), RUF_E_ENV_ATTACHMENT);
 	free(b.p);
@@ -1403,16 +1411,22 @@ test_write_fuzz_corpus(void **state)
 	snprintf(path, sizeof(path), "%s/envelope_inner", dir);
 	assert_int_equal(ruf_mkdirs(path, 0755), 0);
 	memset(data, 'q', sizeof(data));
-	memset(data + 20, 0, 10); /* attachment bytes: see fuzz_envelope_inner */
+	memset(data + 20, 0, 10);
 	flen = ZSTD_compress(frame, sizeof(frame), data, 30, 3);
+	crypto_generichash(content_att_hash, 32, data + 20, 10, NULL, 0);
 	b = content_make(20, 10, frame, flen, true);
+	assert_int_equal(content_run(&b), 0);
 	snprintf(path, sizeof(path), "%s/envelope_inner/one", dir);
 	write_file(path, b.p, b.n);
 	free(b.p);
-	b = content_make(0, 0, NULL, 0, true);
+	flen = ZSTD_compress(frame, sizeof(frame), NULL, 0, 3);
+	crypto_generichash(content_att_hash, 32, NULL, 0, NULL, 0);
+	b = content_make(0, 0, frame, flen, true);
+	assert_int_equal(content_run(&b), 0);
 	snprintf(path, sizeof(path), "%s/envelope_inner/empty", dir);
 	write_file(path, b.p, b.n);
 	free(b.p);
+	memset(content_att_hash, 0, 32);
 }
 
 int
