@@ -465,8 +465,10 @@ ruf__env_content_new(const struct ruf__env_expect *e, struct ruf__env_content **
 	struct ruf__env_content *c;
 
 	*out = NULL;
-	if ((c = calloc(1, sizeof(*c))) == NULL)
+	/* aligned_alloc: the BLAKE2b state inside asks for 64-byte alignment. */
+	if ((c = aligned_alloc(_Alignof(struct ruf__env_content), sizeof(*c))) == NULL)
 		return RUF_E_NOMEM;
+	memset(c, 0, sizeof(*c));
 	memcpy(c->msgid, e->message_id, RUF_MSGID_BYTES);
 	memcpy(c->header_hash, e->header_hash, 32);
 	c->queues = e->queues;
