@@ -10,9 +10,10 @@
  * The head carries the clear header (exact bytes, signed; routing metadata,
  * message id, created time, per-device sequence, size class), the per-queue
  * key wraps, the key commitment, the sender's certificate and the
- * secretstream header. The content (an inner preamble naming the message id
- * and recipients, the report, then each attachment's bytes) is zstd
- * compressed, zero-padded to a size class (Padmé), and encrypted with
+ * secretstream header. The content is an inner preamble naming the message
+ * id, the header hash, the recipients and the attachments' sizes and hashes,
+ * then one zstd frame of the report and each attachment's bytes; it is
+ * zero-padded to a size class (Padmé) and encrypted with
  * crypto_secretstream_xchacha20poly1305 in 64 KiB chunks under a key derived
  * from a fresh content key, each chunk authenticating the clear header hash.
  * The signature covers everything before it, with a domain separation
@@ -89,11 +90,17 @@ struct ruf_seal_params {
 };
 
 /*
- * Seals an envelope and writes it to out_fd (sequentially). Returns 0, with
- * the message id in msgid and, if content_key is not NULL, the content key
- * (for the sender's own outbox wrap; wipe it after use). The caller should
- * fsync out_fd. RUF_E_CHANGED-style errors (ENV_ATTACHMENT) if an attachment
- * changed between the two passes.
+ * Seals an envelope and writes it to out_fd (sequentially, never seeking).
+ * Returns 0, with the message id in msgid (if not NULL) and, if content_key
+ * is not NULL, the content key (RUF_CONTENT_KEY_BYTES, for the sender's own
+ * outbox wrap; wipe it after use). The caller should fsync out_fd. Fails with
+ * RUF_E_INVAL for bad parameters (header fields, recipients: 1..16 unique
+ * valid queue names with epoch >= 1, attachment names, zstd_level 0..19),
+ * RUF_E_WEAK_KEY for a small-order queue key, RUF_E_TOO_LARGE past the limits,
+ * and RUF_E_ENV_ATTACHMENT if an attachment changed between the two passes;
+ * on any failure out_fd holds a partial envelope the caller must discard.
+ * WARNING: each attachment is read twice; the report buffer must not change
+ * during the call.
  */
 int ruf_envelope_seal(const struct ruf_seal_params *p, int out_fd, uint8_t msgid[RUF_MSGID_BYTES],
                       uint8_t *content_key) __attribute__((warn_unused_result));

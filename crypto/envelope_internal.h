@@ -81,6 +81,14 @@ struct ruf__seal_tamper {
 	uint64_t extra_size_class; /* added to the size class (more zero padding) */
 };
 
+/*
+ * Tests only: when set, called between the two passes of sealing and of
+ * opening, so a test can change an input file or the envelope in between.
+ * Not thread-safe; NULL in every program.
+ */
+extern void (*ruf__env_between_passes)(void *arg);
+extern void *ruf__env_between_passes_arg;
+
 int ruf__envelope_seal_tampered(const struct ruf_seal_params *p, const struct ruf__seal_tamper *t,
                                 int out_fd, uint8_t msgid[RUF_MSGID_BYTES], uint8_t *content_key)
     __attribute__((warn_unused_result));

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -888,6 +889,214 @@ test_seal_rejects_bad_parameters(void **state)
 	close(fd);
 }
 
+/* ---- changes between passes ---- */
+
+struct change {
+	int fd;           /* envelope to change, or -1 */
+	const char *path; /* attachment to change, or NULL */
+	uint64_t off;
+	int how; /* 0 flip the byte at off, 1 append a byte, 2 truncate by one byte */
+};
+
+static void
+do_change(void *arg)
+{
+	struct change *c = arg;
+	int fd = c->path != NULL ? open(c->path, O_RDWR) : c->fd;
+	struct stat st;
+	uint8_t x;
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	if (c->how == 0) {
+		assert_int_equal(pread(fd, &x, 1, (off_t)c->off), 1);
+		x ^= 0x20;
+		assert_int_equal(pwrite(fd, &x, 1, (off_t)c->off), 1);
+	} else if (c->how == 1) {
+		x = 0;
+		assert_int_equal(pwrite(fd, &x, 1, st.st_size), 1);
+	} else {
+		assert_int_equal(ftruncate(fd, st.st_size - 1), 0);
+	}
+	if (c->path != NULL)
+		close(fd);
+}
+
+static void
+test_envelope_open_detects_file_changed_between_passes(void **state)
+{
+	struct buf b = seal_small(NULL);
+	struct ruf_open_ctx c = ctx_default();
+	struct ruf_opened *o = NULL;
+	struct change ch;
+	const uint64_t offs[] = {b.n - 100, b.n - 1, 0};
+	int fd;
+
+	(void)state;
+	ruf__env_between_passes = do_change;
+	ruf__env_between_passes_arg = &ch;
+	/* A ciphertext byte, a signature byte, the magic: reported as changed, not as a
+	 * decryption failure about bytes nobody verified. */
+	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		fd = buf_fd(b.p, b.n);
+		ch = (struct change){fd, NULL, offs[i], 0};
+		assert_int_equal(ruf_envelope_open(fd, &c, &o), RUF_E_ENV_CHANGED);
+		assert_null(o);
+		close(fd);
+	}
+	for (int how = 1; how <= 2; how++) {
+		fd = buf_fd(b.p, b.n);
+		ch = (struct change){fd, NULL, 0, how};
+		assert_int_equal(ruf_envelope_open(fd, &c, &o), RUF_E_ENV_CHANGED);
+		close(fd);
+	}
+	ruf__env_between_passes = NULL;
+	ruf__env_between_passes_arg = NULL;
+	free(b.p);
+}
+
+static void
+test_seal_detects_attachment_changed_between_passes(void **state)
+{
+	enum { SZ = 300000 };
+	static const uint8_t report[] = "r";
+	struct ruf_env_header h = fx_header();
+	struct ruf_seal_attachment att;
+	struct ruf_seal_params p;
+	uint8_t *data = malloc(SZ), msgid[RUF_MSGID_BYTES];
+	char path[128];
+	struct change ch;
+	const uint64_t offs[] = {0, SZ / 2, SZ - 1};
+
+	(void)state;
+	fill_random(data, SZ, 3);
+	snprintf(path, sizeof(path), "%s/changing.bin", tmpdir);
+	att = (struct ruf_seal_attachment){"changing.bin", NULL, path};
+	p = fx_params(&F, &h, report, 1, &att, 1);
+	ruf__env_between_passes = do_change;
+	ruf__env_between_passes_arg = &ch;
+	for (int how = 0; how <= 2; how++) {
+		for (size_t i = 0; i < (how == 0 ? 3u : 1u); i++) {
+			int fd = mem_fd();
+			write_file(path, data, SZ);
+			ch = (struct change){-1, path, offs[i], how};
+			assert_int_equal(ruf_envelope_seal(&p, fd, msgid, NULL),
+			                 RUF_E_ENV_ATTACHMENT);
+			close(fd);
+		}
+	}
+	ruf__env_between_passes = NULL;
+	ruf__env_between_passes_arg = NULL;
+	free(data);
+}
+
+/* ---- replies, header rules, inspect ---- */
+
+static void
+test_reply_opens_from_desk_but_not_from_device(void **state)
+{
+	static const uint8_t report[] = "surge request approved";
+	struct ruf_env_header h = fx_header();
+	struct ruf_seal_params p = fx_params(&F, &h, report, sizeof(report) - 1, NULL, 0);
+	struct ruf_seal_recipient r;
+	struct ruf_open_ctx c = ctx_default();
+	struct ruf_opened *o;
+	ruf_keystore *ks;
+	uint8_t sk[32], pk[32];
+	struct buf b;
+
+	(void)state;
+	fx_kx(sk, pk, 0x44);
+	assert_int_equal(ruf_keystore_new(&ks), 0);
+	assert_int_equal(fx_add_queue_key(ks, "inbox.rc-sd-1", 1, sk, pk), 0);
+	r = (struct ruf_seal_recipient){"inbox.rc-sd-1", 1, pk};
+	h.kind = RUF_KIND_REPLY;
+	h.risk = 0;
+	h.flags = 0;
+	h.country[0] = '\0';
+	strcpy(h.reply_device, "rc-sd-1");
+	memset(h.reply_to, 0x5a, sizeof(h.reply_to));
+	h.device_serial = FX_DESK_SERIAL;
+	p.recipients = &r;
+	p.n_recipients = 1;
+	p.device_cert = F.desk_raw;
+	p.device_cert_len = F.desk_len;
+	p.sign_sk = F.desk_id.sign_sk;
+	b = seal_t(&p, NULL);
+	c.ks = ks;
+	assert_int_equal(open_buf_ctx(b.p, b.n, &c, &o), 0);
+	assert_int_equal(o->info->hdr.kind, RUF_KIND_REPLY);
+	assert_string_equal(o->info->hdr.reply_device, "rc-sd-1");
+	assert_int_equal(o->info->hdr.reply_to[15], 0x5a);
+	assert_string_equal(o->queue, "inbox.rc-sd-1");
+	ruf_opened_free(o);
+	free(b.p);
+	/* The same reply signed by a field device: wrong role. */
+	h.device_serial = FX_DEVICE_SERIAL;
+	p.device_cert = F.dev_raw;
+	p.device_cert_len = F.dev_len;
+	p.sign_sk = F.dev_id.sign_sk;
+	b = seal_t(&p, NULL);
+	assert_int_equal(open_buf_ctx(b.p, b.n, &c, NULL), RUF_E_ENV_SENDER);
+	free(b.p);
+	ruf_keystore_free(ks);
+}
+
+static void
+test_seal_rejects_headers_breaking_the_rules(void **state)
+{
+	static const uint8_t report[] = "r";
+	struct ruf_env_header h = fx_header();
+	struct ruf_seal_params p = fx_params(&F, &h, report, 1, NULL, 0);
+	uint8_t msgid[RUF_MSGID_BYTES];
+	int fd = mem_fd();
+
+	(void)state;
+	h.situation[0] = '\0'; /* a sitrep names its situation */
+	assert_int_equal(ruf_envelope_seal(&p, fd, msgid, NULL), RUF_E_INVAL);
+	h = fx_header();
+	strcpy(h.region, "East Africa");
+	assert_int_equal(ruf_envelope_seal(&p, fd, msgid, NULL), RUF_E_INVAL);
+	h = fx_header();
+	h.kind = 9;
+	assert_int_equal(ruf_envelope_seal(&p, fd, msgid, NULL), RUF_E_INVAL);
+	h = fx_header();
+	h.risk = 0; /* only replies may leave it out */
+	assert_int_equal(ruf_envelope_seal(&p, fd, msgid, NULL), RUF_E_INVAL);
+	h = fx_header();
+	strcpy(h.reply_device, "rc-sd-1"); /* reply fields on a sitrep */
+	assert_int_equal(ruf_envelope_seal(&p, fd, msgid, NULL), RUF_E_INVAL);
+	h = fx_header();
+	p.zstd_level = 22; /* window beyond what openers accept */
+	assert_int_equal(ruf_envelope_seal(&p, fd, msgid, NULL), RUF_E_INVAL);
+	close(fd);
+}
+
+static void
+test_inspect_rejects_garbage_and_reads_clear_parts(void **state)
+{
+	static const uint8_t junk[200] = "RUFENV\r\n\0\0\0\x10";
+	struct ruf_env_info *info = NULL;
+	struct buf b = seal_small(NULL);
+	int fd;
+
+	(void)state;
+	fd = buf_fd(junk, sizeof(junk));
+	assert_int_equal(ruf_envelope_inspect(fd, &info), RUF_E_ENV_FORMAT);
+	assert_null(info);
+	close(fd);
+	fd = buf_fd(b.p, b.n);
+	assert_int_equal(ruf_envelope_inspect(fd, &info), 0);
+	assert_int_equal(info->hdr.version, 1);
+	assert_int_equal(info->hdr.sequence, 1);
+	assert_non_null(info->sender);
+	assert_int_equal(info->sender->serial, FX_DEVICE_SERIAL);
+	assert_true(info->header_len > 0);
+	ruf_env_info_free(info);
+	close(fd);
+	free(b.p);
+}
+
 /* ---- the content parser, directly ---- */
 
 static const uint8_t fixed_msgid[RUF_MSGID_BYTES] = {1, 2,  3,  4,  5,  6,  7,  8,
@@ -895,6 +1104,9 @@ static const uint8_t fixed_msgid[RUF_MSGID_BYTES] = {1, 2,  3,  4,  5,  6,  7,  
 static const uint8_t fixed_hh[32] = {0xaa, 0xbb};
 static const char *const fixed_queues[] = {"hrt", "sag"};
 static const uint32_t fixed_epochs[] = {1, 1};
+
+/* The hash content_make records for its attachment (all zero unless a test sets it). */
+static uint8_t content_att_hash[32];
 
 /* u32be len | Inner(report_size, one attachment of att_size) | frame | zero padding. */
 static struct buf
@@ -904,7 +1116,7 @@ content_make(uint64_t report_size, uint64_t att_size, const uint8_t *frame, size
 	Ruf__Inner in = RUF__INNER__INIT;
 	Ruf__QueueRef q[2], *qp[2];
 	Ruf__AttachmentInfo ai = RUF__ATTACHMENT_INFO__INIT, *aip = &ai;
-	uint8_t hash[32] = {0}, *enc;
+	uint8_t *enc;
 	size_t len;
 	struct buf b;
 
@@ -923,7 +1135,7 @@ content_make(uint64_t report_size, uint64_t att_size, const uint8_t *frame, size
 	in.report_size = report_size;
 	ai.name = "a";
 	ai.size = att_size;
-	ai.hash.data = hash;
+	ai.hash.data = content_att_hash;
 	ai.hash.len = 32;
 	in.n_attachments = 1;
 	in.attachments = &aip;
@@ -1013,7 +1225,12 @@ test_content_requires_exactly_one_frame_and_zero_padding(void **state)
 	memset(data, 'q', sizeof(data));
 	flen = ZSTD_compress(frame, sizeof(frame), data, sizeof(data), 3);
 	assert_false(ZSTD_isError(flen));
-	/* 20-byte report + 10-byte attachment whose recorded hash is all zero. */
+	/* 20-byte report + 10-byte attachment: well formed, then with a wrong hash. */
+	crypto_generichash(content_att_hash, 32, data + 20, 10, NULL, 0);
+	b = content_make(20, 10, frame, flen, true);
+	assert_int_equal(content_run(&b), 0);
+	free(b.p);
+	memset(content_att_hash, 0, 32);
 	b = content_make(20, 10, frame, flen, true);
 	assert_int_equal(content_run(&b), RUF_E_ENV_ATTACHMENT);
 	free(b.p);
@@ -1194,16 +1411,22 @@ test_write_fuzz_corpus(void **state)
 	snprintf(path, sizeof(path), "%s/envelope_inner", dir);
 	assert_int_equal(ruf_mkdirs(path, 0755), 0);
 	memset(data, 'q', sizeof(data));
-	memset(data + 20, 0, 10); /* attachment bytes: see fuzz_envelope_inner */
+	memset(data + 20, 0, 10);
 	flen = ZSTD_compress(frame, sizeof(frame), data, 30, 3);
+	crypto_generichash(content_att_hash, 32, data + 20, 10, NULL, 0);
 	b = content_make(20, 10, frame, flen, true);
+	assert_int_equal(content_run(&b), 0);
 	snprintf(path, sizeof(path), "%s/envelope_inner/one", dir);
 	write_file(path, b.p, b.n);
 	free(b.p);
-	b = content_make(0, 0, NULL, 0, true);
+	flen = ZSTD_compress(frame, sizeof(frame), NULL, 0, 3);
+	crypto_generichash(content_att_hash, 32, NULL, 0, NULL, 0);
+	b = content_make(0, 0, frame, flen, true);
+	assert_int_equal(content_run(&b), 0);
 	snprintf(path, sizeof(path), "%s/envelope_inner/empty", dir);
 	write_file(path, b.p, b.n);
 	free(b.p);
+	memset(content_att_hash, 0, 32);
 }
 
 int
@@ -1233,6 +1456,11 @@ main(void)
 	    cmocka_unit_test(test_envelope_rejects_stream_without_or_with_early_final_tag),
 	    cmocka_unit_test(test_envelope_rejects_attachment_hash_mismatch_and_leaves_no_file),
 	    cmocka_unit_test(test_seal_rejects_bad_parameters),
+	    cmocka_unit_test(test_envelope_open_detects_file_changed_between_passes),
+	    cmocka_unit_test(test_seal_detects_attachment_changed_between_passes),
+	    cmocka_unit_test(test_reply_opens_from_desk_but_not_from_device),
+	    cmocka_unit_test(test_seal_rejects_headers_breaking_the_rules),
+	    cmocka_unit_test(test_inspect_rejects_garbage_and_reads_clear_parts),
 	    cmocka_unit_test(test_content_refuses_decompression_bomb),
 	    cmocka_unit_test(test_content_requires_exactly_one_frame_and_zero_padding),
 	    cmocka_unit_test(test_envelope_matches_known_answer_vector),
