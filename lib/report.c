@@ -216,19 +216,36 @@ fail(ruf_diag *d, const char *path, const char *fmt, ...)
 	return RUF_E_REPORT;
 }
 
+/* Field paths only label error messages: a truncated one is still useful. */
+static void
+cat3(char *out, const char *a, const char *b, const char *c)
+{
+	const char *parts[3] = {a, b, c};
+	size_t n = 0;
+
+	for (size_t k = 0; k < 3; k++) {
+		size_t l = strlen(parts[k]);
+		if (l > FIELD_PATH_MAX - 1 - n)
+			l = FIELD_PATH_MAX - 1 - n;
+		memcpy(out + n, parts[k], l);
+		n += l;
+	}
+	out[n] = '\0';
+}
+
 static void
 join(char *out, const char *prefix, const char *name)
 {
-	if (*prefix == '\0')
-		snprintf(out, FIELD_PATH_MAX, "%s", name);
-	else
-		snprintf(out, FIELD_PATH_MAX, "%s.%s", prefix, name);
+	cat3(out, prefix, *prefix == '\0' ? "" : ".", name);
 }
 
 static void
 join_index(char *out, const char *prefix, size_t i)
 {
-	snprintf(out, FIELD_PATH_MAX, "%s[%zu]", prefix, i);
+	char num[32];
+
+	snprintf(num, sizeof(num), "[%zu]", i);
+	cat3(out, prefix, num, "");
 }
 
 /* Copies a key for an error message: at most 40 bytes, controls as '?'. */
