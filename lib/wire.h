@@ -383,13 +383,14 @@ struct ruf_wire_receipt_info {
 };
 
 /*
- * Verifies an encoded WireReceipt, in this order: structure (RUF_E_FORMAT);
- * server_cert chained to root at now (ruf_cert_verify's RUF_E_CERT_*
- * errors); its role is server (RUF_E_CERT_ROLE); its serial is the body's
- * server_serial (RUF_E_WIRE_RECEIPT); the signature over the received body
- * bytes (RUF_E_AUTH); message_id and hash are the expected ones
- * (RUF_E_WIRE_RECEIPT). Either expectation may be NULL to skip it. info
- * (optional) gets the body.
+ * Verifies an encoded WireReceipt, in this order: its structure
+ * (RUF_E_FORMAT); server_cert chained to root at now (ruf_cert_verify's
+ * RUF_E_CERT_* errors); server_cert's role is server (RUF_E_CERT_ROLE); the
+ * signature over the exact received body bytes (RUF_E_AUTH); the body's
+ * structure (RUF_E_FORMAT); the body names server_cert's serial, message_id
+ * and hash are the expected ones (RUF_E_WIRE_RECEIPT). Either expectation
+ * may be NULL to skip it. info (optional) gets the body. The caller checks
+ * server_cert's revocation against its directory if it holds one.
  */
 int ruf_wire_receipt_verify(const uint8_t *receipt, size_t len, const ruf_cert *server_cert,
                             const ruf_cert *root, uint64_t now, const uint8_t *expect_message_id,
