@@ -178,6 +178,14 @@ check_format(struct lmdb_store *ls, MDB_txn *txn, const char *path, ruf_diag *d)
 	int rc = mdb_get(txn, ls->dbi[DBI_INFO], &k, &v);
 
 	if (rc == MDB_NOTFOUND) {
+		MDB_stat ms;
+		/* A new store, unless it holds data: then its format record is lost. */
+		if ((rc = mdb_err(mdb_stat(txn, ls->dbi[DBI_META], &ms))) != 0)
+			return rc;
+		if (ms.ms_entries != 0) {
+			ruf_diag_set(d, "store %s holds data but no format record", path);
+			return RUF_E_FORMAT;
+		}
 		if ((rc = ruf__store_format_encode(RUF__STORE_FORMAT, buf, sizeof(buf), &n)) != 0)
 			return rc;
 		v.mv_size = n;

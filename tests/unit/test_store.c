@@ -1005,6 +1005,26 @@ lmdb_poke(const char *path, const char *dbname, const void *key, size_t klen,
 	mdb_env_close(env);
 }
 
+/* Writes key = value (created when missing). */
+static void
+lmdb_poke_put(const char *path, const char *dbname, const void *key, size_t klen, const void *val,
+              size_t vlen)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+	assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, dbname, 0, &dbi), 0);
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
 static void
 set_format(MDB_val *v, void *ctx)
 {
@@ -1156,6 +1176,14 @@ test_store_damaged_records_are_format_errors_not_crashes(void **state)
 	assert_int_equal(put_n(b, 1, 100, q, 1, &r), RUF_E_FORMAT);
 	assert_int_equal(ruf_store_batch_commit(b), RUF_E_FORMAT);
 	ruf_store_close(s);
+
+	/* A lost format record refuses the open (it is not taken for a new store). */
+	lmdb_poke(t.path, "info", "format", 6, NULL, NULL);
+	s = NULL;
+	assert_int_equal(ruf_store_open(BACKEND, t.path, NULL, NULL, &s), RUF_E_FORMAT);
+	assert_null(s);
+	uint8_t one = 1;
+	lmdb_poke_put(t.path, "info", "format", 6, &one, 1);
 
 	/* A damaged state record refuses the open. */
 	lmdb_poke(t.path, "info", "state", 5, truncate_value, NULL);
