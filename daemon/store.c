@@ -35,6 +35,14 @@ ruf_store_close(ruf_store *s)
 }
 
 int
+ruf_store_set_map_size(ruf_store *s, uint64_t bytes)
+{
+	if (s == NULL || bytes == 0)
+		return RUF_E_INVAL;
+	return s->be->set_map_size(s, bytes);
+}
+
+int
 ruf_store_batch_begin(ruf_store *s, ruf_store_batch **out)
 {
 	if (s == NULL || out == NULL)

@@ -26,13 +26,14 @@
  * to readers, and after a crash none of it exists. A batch is all or
  * nothing: there is no state in which part of a batch is visible.
  *
- * Errors: RUF_E_NOSPC when the store's map (or the disk) is full: the batch is
- * dead, nothing of it is kept, earlier commits are intact, and the store
- * works again once space is made (a bigger map_size at the next open, or
- * free disk). RUF_E_VERSION (with a diag naming the version found) when
- * the store on disk has a format this build does not know: rufd must refuse
- * to start rather than guess. RUF_E_STORE_AUDIT when the audit hash chain
- * does not verify. RUF_E_FORMAT when a stored record is malformed.
+ * Errors: RUF_E_NOSPC when the store's map (or the disk) is full: the
+ * batch is dead, nothing of it is kept, earlier commits are intact, and the
+ * store works again once space is made (ruf_store_set_map_size, a bigger
+ * map_size at the next open, or free disk). RUF_E_VERSION (with a diag
+ * naming the version found) when the store on disk has a format this build
+ * does not know: rufd must refuse to start rather than guess.
+ * RUF_E_STORE_AUDIT when the audit hash chain does not verify. RUF_E_FORMAT
+ * when a stored record is malformed.
  */
 #ifndef RUF_STORE_H
 #define RUF_STORE_H
@@ -74,6 +75,15 @@ int ruf_store_open(const char *backend, const char *path, const struct ruf_store
 
 /* Closes s (NULL allowed). WARNING: no batch may be open, no read running. */
 void ruf_store_close(ruf_store *s);
+
+/*
+ * Changes the map size of an open store (for RUF_E_NOSPC from a full map:
+ * raise it, e.g. on SIGHUP, and the next batch has room). A size below what
+ * is used becomes the used size. Waits for running reads to finish.
+ * Returns 0, RUF_E_INVAL, or RUF_E_IO. WARNING: the calling thread must
+ * not hold a batch or be inside a ruf_store_queue_read callback (deadlock).
+ */
+int ruf_store_set_map_size(ruf_store *s, uint64_t bytes);
 
 /* ---- writing: one batch = one transaction = one group commit ---- */
 

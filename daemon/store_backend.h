@@ -25,6 +25,7 @@ struct ruf_store_backend {
 	const char *name;
 	int (*open)(const char *path, const struct ruf_store_opts *o, ruf_diag *d, ruf_store **out);
 	void (*close)(ruf_store *s);
+	int (*set_map_size)(ruf_store *s, uint64_t bytes);
 
 	int (*batch_begin)(ruf_store *s, ruf_store_batch **out);
 	int (*put_envelope)(ruf_store_batch *b, const struct ruf_store_put *p,

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include <lmdb.h>
+#include <pthread.h>
 #include <sodium.h>
 
 #include "store_backend.h"
@@ -46,6 +47,12 @@ struct lmdb_store {
 	struct ruf_store base;
 	MDB_env *env;
 	MDB_dbi dbi[DBI_N];
+	/*
+	 * LMDB may change the map size only while this process has no
+	 * transaction: every transaction holds this lock shared, a resize holds
+	 * it exclusive.
+	 */
+	pthread_rwlock_t resize;
 };
 
 static struct lmdb_store *
@@ -178,6 +185,14 @@ check_format(struct lmdb_store *ls, MDB_txn *txn, const char *path, ruf_diag *d)
 	int rc = mdb_get(txn, ls->dbi[DBI_INFO], &k, &v);
 
 	if (rc == MDB_NOTFOUND) {
+		MDB_stat ms;
+		/* A new store, unless it holds data: then its format record is lost. */
+		if ((rc = mdb_err(mdb_stat(txn, ls->dbi[DBI_META], &ms))) != 0)
+			return rc;
+		if (ms.ms_entries != 0) {
+			ruf_diag_set(d, "store %s holds data but no format record", path);
+			return RUF_E_FORMAT;
+		}
 		if ((rc = ruf__store_format_encode(RUF__STORE_FORMAT, buf, sizeof(buf), &n)) != 0)
 			return rc;
 		v.mv_size = n;
@@ -227,6 +242,10 @@ lmdb_open(const char *path, const struct ruf_store_opts *o, ruf_diag *d, ruf_sto
 	if ((ls = calloc(1, sizeof(*ls))) == NULL)
 		return RUF_E_NOMEM;
 	ls->base.be = &ruf__store_lmdb;
+	if (pthread_rwlock_init(&ls->resize, NULL) != 0) {
+		free(ls);
+		return RUF_E_NOMEM;
+	}
 	if ((rc = mdb_err(mdb_env_create(&ls->env))) != 0)
 		goto fail_free;
 	if ((rc = mdb_err(mdb_env_set_maxdbs(ls->env, DBI_N))) != 0 ||
@@ -269,6 +288,7 @@ fail_txn:
 fail_env:
 	mdb_env_close(ls->env);
 fail_free:
+	pthread_rwlock_destroy(&ls->resize);
 	free(ls);
 	return rc;
 }
@@ -279,7 +299,22 @@ lmdb_close(ruf_store *s)
 	struct lmdb_store *ls = LS(s);
 
 	mdb_env_close(ls->env);
+	pthread_rwlock_destroy(&ls->resize);
 	free(ls);
+}
+
+static int
+lmdb_set_map_size(ruf_store *s, uint64_t bytes)
+{
+	struct lmdb_store *ls = LS(s);
+	int rc;
+
+	if (bytes > SIZE_MAX)
+		return RUF_E_INVAL;
+	pthread_rwlock_wrlock(&ls->resize);
+	rc = mdb_err(mdb_env_set_mapsize(ls->env, (size_t)bytes));
+	pthread_rwlock_unlock(&ls->resize);
+	return rc;
 }
 
 /* ---- batches ---- */
@@ -294,9 +329,10 @@ lmdb_batch_begin(ruf_store *s, ruf_store_batch **out)
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return RUF_E_NOMEM;
 	b->base.s = s;
+	pthread_rwlock_rdlock(&ls->resize);
 	/* LMDB's writer lock makes a second writer wait here. */
 	if ((rc = mdb_err(mdb_txn_begin(ls->env, NULL, 0, &b->txn))) != 0)
-		goto fail_free;
+		goto fail_unlock;
 	if ((rc = get_state(ls, b->txn, &b->st)) != 0)
 		goto fail_txn;
 	*out = &b->base;
@@ -304,7 +340,8 @@ lmdb_batch_begin(ruf_store *s, ruf_store_batch **out)
 
 fail_txn:
 	mdb_txn_abort(b->txn);
-fail_free:
+fail_unlock:
+	pthread_rwlock_unlock(&ls->resize);
 	free(b);
 	return rc;
 }
@@ -324,6 +361,7 @@ lmdb_batch_abort(ruf_store_batch *bb)
 	struct lmdb_batch *b = LB(bb);
 
 	mdb_txn_abort(b->txn);
+	pthread_rwlock_unlock(&LS(bb->s)->resize);
 	free(b);
 }
 
@@ -345,6 +383,7 @@ lmdb_batch_commit(ruf_store_batch *bb)
 	}
 	/* mdb_txn_commit frees the transaction whatever it returns. */
 	rc = mdb_err(mdb_txn_commit(b->txn));
+	pthread_rwlock_unlock(&ls->resize);
 	free(b);
 	return rc;
 }
@@ -590,7 +629,19 @@ lmdb_audit(ruf_store_batch *bb, int event, const char *who, const uint8_t *messa
 static int
 rd_begin(struct lmdb_store *ls, MDB_txn **txn)
 {
-	return mdb_err(mdb_txn_begin(ls->env, NULL, MDB_RDONLY, txn));
+	int rc;
+
+	pthread_rwlock_rdlock(&ls->resize);
+	if ((rc = mdb_err(mdb_txn_begin(ls->env, NULL, MDB_RDONLY, txn))) != 0)
+		pthread_rwlock_unlock(&ls->resize);
+	return rc;
+}
+
+static void
+rd_end(struct lmdb_store *ls, MDB_txn *txn)
+{
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&ls->resize);
 }
 
 static int
@@ -603,7 +654,7 @@ lmdb_lookup(ruf_store *s, const uint8_t *message_id, struct ruf_store_record *ou
 	if ((rc = rd_begin(ls, &txn)) != 0)
 		return rc;
 	rc = get_meta(ls, txn, message_id, out);
-	mdb_txn_abort(txn);
+	rd_end(ls, txn);
 	return rc;
 }
 
@@ -664,7 +715,7 @@ lmdb_queue_read(ruf_store *s, const char *queue, uint64_t after_seq, size_t max,
 	}
 	mdb_cursor_close(cur);
 out_txn:
-	mdb_txn_abort(txn);
+	rd_end(ls, txn);
 	if (n != NULL)
 		*n = count;
 	return rc;
@@ -690,7 +741,7 @@ lmdb_envelope_read(ruf_store *s, const uint8_t *message_id, uint64_t off, void *
 			memcpy(buf, (const uint8_t *)v.mv_data + off, *got);
 		}
 	}
-	mdb_txn_abort(txn);
+	rd_end(ls, txn);
 	return mdb_err(rc);
 }
 
@@ -704,7 +755,7 @@ lmdb_queue_head(ruf_store *s, const char *queue, uint64_t *seq)
 	if ((rc = rd_begin(ls, &txn)) != 0)
 		return rc;
 	rc = get_u64(txn, ls->dbi[DBI_QHEAD], queue, strlen(queue), seq);
-	mdb_txn_abort(txn);
+	rd_end(ls, txn);
 	return rc;
 }
 
@@ -730,7 +781,7 @@ lmdb_cursor(ruf_store *s, uint64_t desk, const char *queue, uint64_t *seq)
 	} else {
 		rc = rc == MDB_NOTFOUND ? 0 : mdb_err(rc);
 	}
-	mdb_txn_abort(txn);
+	rd_end(ls, txn);
 	return rc;
 }
 
@@ -794,7 +845,7 @@ lmdb_stats(ruf_store *s, struct ruf_store_stats *st, ruf_store_queue_cb qcb, voi
 	if (qcb != NULL)
 		rc = each_queue(ls, txn, qcb, ctx);
 out:
-	mdb_txn_abort(txn);
+	rd_end(ls, txn);
 	return rc;
 }
 
@@ -851,7 +902,7 @@ lmdb_audit_verify(ruf_store *s, uint64_t *n_entries, ruf_diag *d)
 	if (rc == 0 && n_entries != NULL)
 		*n_entries = i;
 out_txn:
-	mdb_txn_abort(txn);
+	rd_end(ls, txn);
 	return rc;
 }
 
@@ -859,6 +910,7 @@ const struct ruf_store_backend ruf__store_lmdb = {
     .name = "lmdb",
     .open = lmdb_open,
     .close = lmdb_close,
+    .set_map_size = lmdb_set_map_size,
     .batch_begin = lmdb_batch_begin,
     .put_envelope = lmdb_put_envelope,
     .set_receipt = lmdb_set_receipt,

@@ -14,6 +14,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -515,15 +516,17 @@ test_store_map_full_keeps_nothing_of_the_batch_and_recovers(void **state)
 	assert_int_equal(ruf_store_stats(s, &st, NULL, NULL), 0);
 	assert_int_equal(st.store_seq, committed);
 	assert_int_equal(read_queue(s, "sag", 0).n, committed);
-	/* Small writes still fail or succeed whole; acks of what is stored still work. */
+	/* Space returns, without a restart: a bigger map. */
+	assert_int_equal(ruf_store_set_map_size(s, 4u << 20), 0);
+	assert_int_equal(commit_one(s, first_failed, 40u << 10, q, 1), committed + 1);
 	ruf_store_close(s);
 
-	/* Space returns: a bigger map. */
+	/* Or at the next open. */
 	s = open_store(t.path, 8u << 20);
-	assert_int_equal(commit_one(s, first_failed, 40u << 10, q, 1), committed + 1);
+	assert_int_equal(commit_one(s, first_failed + 1, 40u << 10, q, 1), committed + 2);
 	assert_int_equal(ruf_store_stats(s, &st, NULL, NULL), 0);
 	assert_true(st.map_size >= (8u << 20));
-	assert_int_equal(read_queue(s, "sag", 0).n, committed + 1);
+	assert_int_equal(read_queue(s, "sag", 0).n, committed + 2);
 	ruf_store_close(s);
 	tdir_rm(&t);
 }
@@ -1004,6 +1007,26 @@ lmdb_poke(const char *path, const char *dbname, const void *key, size_t klen,
 	mdb_env_close(env);
 }
 
+/* Writes key = value (created when missing). */
+static void
+lmdb_poke_put(const char *path, const char *dbname, const void *key, size_t klen, const void *val,
+              size_t vlen)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+	assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, dbname, 0, &dbi), 0);
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
 static void
 set_format(MDB_val *v, void *ctx)
 {
@@ -1104,6 +1127,130 @@ test_store_audit_verify_detects_tampered_entries(void **state)
 	assert_int_equal(ruf_store_audit_verify(s, &n, &d), RUF_E_STORE_AUDIT);
 	assert_non_null(strstr(d.msg, "missing"));
 	ruf_store_close(s);
+	tdir_rm(&t);
+}
+
+static void
+truncate_value(MDB_val *v, void *ctx)
+{
+	(void)ctx;
+	v->mv_size /= 2;
+}
+
+static void
+test_store_damaged_records_are_format_errors_not_crashes(void **state)
+{
+	static const char *const q[] = {"sag"};
+	struct ruf_store_put_result r;
+	struct ruf_store_record rec;
+	uint8_t id[RUF_STORE_MSGID_BYTES], ck[8 + 3] = {0, 0, 0, 0, 0, 0, 0, 9, 's', 'a', 'g'};
+	ruf_store_batch *b;
+	struct tdir t;
+	ruf_store *s;
+	size_t n;
+	uint64_t c;
+
+	(void)state;
+	tdir_make(&t);
+	s = open_store(t.path, 0);
+	commit_one(s, 1, 100, q, 1);
+	commit_one(s, 2, 100, q, 1);
+	assert_int_equal(ruf_store_batch_begin(s, &b), 0);
+	assert_int_equal(ruf_store_ack(b, 9, "sag", 1, 1), 0);
+	assert_int_equal(ruf_store_batch_commit(b), 0);
+	ruf_store_close(s);
+
+	make_id(id, 1);
+	lmdb_poke(t.path, "meta", id, sizeof(id), truncate_value, NULL);
+	lmdb_poke(t.path, "cursors", ck, sizeof(ck), truncate_value, NULL);
+	make_id(id, 2);
+	lmdb_poke(t.path, "envelopes", id, sizeof(id), NULL, NULL);
+	s = open_store(t.path, 0);
+	make_id(id, 1);
+	assert_int_equal(ruf_store_lookup(s, id, &rec), RUF_E_FORMAT);
+	assert_int_equal(ruf_store_cursor(s, 9, "sag", &c), RUF_E_FORMAT);
+	/* A queue entry whose envelope is gone: an error after the good entry. */
+	struct seen sn = {.bytes_ok = true};
+	assert_int_equal(ruf_store_queue_read(s, "sag", 0, 10, collect, &sn, &n), RUF_E_FORMAT);
+	assert_int_equal(n, 1);
+	/* A put meeting the damaged record kills its batch, nothing half-written. */
+	assert_int_equal(ruf_store_batch_begin(s, &b), 0);
+	assert_int_equal(put_n(b, 1, 100, q, 1, &r), RUF_E_FORMAT);
+	assert_int_equal(ruf_store_batch_commit(b), RUF_E_FORMAT);
+	ruf_store_close(s);
+
+	/* A lost format record refuses the open (it is not taken for a new store). */
+	lmdb_poke(t.path, "info", "format", 6, NULL, NULL);
+	s = NULL;
+	assert_int_equal(ruf_store_open(BACKEND, t.path, NULL, NULL, &s), RUF_E_FORMAT);
+	assert_null(s);
+	uint8_t one = 1;
+	lmdb_poke_put(t.path, "info", "format", 6, &one, 1);
+
+	/* A damaged state record refuses the open. */
+	lmdb_poke(t.path, "info", "state", 5, truncate_value, NULL);
+	s = NULL;
+	ruf_diag d = {{0}};
+	assert_int_equal(ruf_store_open(BACKEND, t.path, NULL, &d, &s), RUF_E_FORMAT);
+	assert_null(s);
+	assert_non_null(strstr(d.msg, "state"));
+	tdir_rm(&t);
+}
+
+/* A reader thread checks every snapshot is consistent while batches commit. */
+struct race {
+	ruf_store *s;
+	atomic_int stop;
+	int bad;
+	uint64_t reads;
+};
+
+static void *
+race_reader(void *p)
+{
+	struct race *ra = p;
+
+	while (!ra->stop) {
+		struct ruf_store_stats st;
+		struct order o = {0};
+		size_t n;
+
+		if (ruf_store_stats(ra->s, &st, NULL, NULL) != 0)
+			ra->bad++;
+		if (ruf_store_queue_read(ra->s, "sag", 0, SIZE_MAX, check_order, &o, &n) != 0 ||
+		    o.bad != 0 || n < st.store_seq)
+			ra->bad++;
+		ra->reads++;
+	}
+	return NULL;
+}
+
+static void
+test_store_reads_on_another_thread_see_whole_batches(void **state)
+{
+	static const char *const q[] = {"sag", "hrt"};
+	struct ruf_store_put_result r;
+	struct race ra = {0};
+	ruf_store_batch *b;
+	pthread_t th;
+	struct tdir t;
+	uint64_t n = 1;
+
+	(void)state;
+	tdir_make(&t);
+	ra.s = open_store(t.path, 0);
+	assert_int_equal(pthread_create(&th, NULL, race_reader, &ra), 0);
+	for (int i = 0; i < 60; i++) {
+		assert_int_equal(ruf_store_batch_begin(ra.s, &b), 0);
+		for (int k = 0; k < 3; k++, n++)
+			assert_int_equal(put_n(b, n, 100 + (size_t)n, q, 2, &r), 0);
+		assert_int_equal(ruf_store_batch_commit(b), 0);
+	}
+	ra.stop = 1;
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(ra.bad, 0);
+	assert_true(ra.reads > 0);
+	ruf_store_close(ra.s);
 	tdir_rm(&t);
 }
 
@@ -1297,6 +1444,8 @@ main(void)
 	    cmocka_unit_test(test_store_sigkill_loses_no_committed_batch),
 	    cmocka_unit_test(test_store_refuses_unknown_format_version),
 	    cmocka_unit_test(test_store_audit_verify_detects_tampered_entries),
+	    cmocka_unit_test(test_store_damaged_records_are_format_errors_not_crashes),
+	    cmocka_unit_test(test_store_reads_on_another_thread_see_whole_batches),
 	    cmocka_unit_test(test_record_meta_round_trips_and_rejects_truncation),
 	    cmocka_unit_test(test_record_meta_rejects_bad_fields),
 	    cmocka_unit_test(test_record_cursor_audit_state_round_trip),
