@@ -44,12 +44,20 @@ struct ruf_client {
 	const ruf_cert *root;
 	const ruf_directory *dir; /* the caller's, borrowed for connect only */
 	uint64_t dir_version;
+	bool fixed_now; /* the caller set opt.now (tests); else the clock at each check */
 	ruf_cert *server;
 	uint64_t server_time;
 	ruf_directory *newdir; /* verified and newer; until taken */
 };
 
 /* --- Time and I/O ---------------------------------------------------------- */
+
+/* The time for certificate and directory checks: a desk stays connected for days. */
+static uint64_t
+now_of(const ruf_client *c)
+{
+	return c->fixed_now ? c->opt.now : ruf_now();
+}
 
 static uint64_t
 mono_ms(void)
@@ -215,7 +223,7 @@ verify_pushed_directory(ruf_client *c, const uint8_t *b, size_t n, uint64_t than
 	int rc;
 
 	*out = NULL;
-	if ((rc = ruf_directory_load_mem(b, n, c->root, c->opt.now, &nd)) != 0) {
+	if ((rc = ruf_directory_load_mem(b, n, c->root, now_of(c), &nd)) != 0) {
 		ruf_diag_set(d, "directory from the server: %s", ruf_strerror(rc));
 		return rc;
 	}
@@ -312,8 +320,6 @@ set_opts(struct ruf_client_options *o, const struct ruf_client_options *in)
 		o->chunk_size = RUF_WIRE_DEFAULT_CHUNK;
 	if (o->chunk_size > RUF_WIRE_MAX_DATA)
 		o->chunk_size = RUF_WIRE_MAX_DATA;
-	if (o->now == 0)
-		o->now = ruf_now();
 }
 
 /* Long-delay links: keepalives find a dead path, the user timeout bounds unacked data. */
@@ -379,7 +385,7 @@ check_server_cert(ruf_client *c, const uint8_t *raw, size_t len, const uint8_t *
 	int rc;
 
 	if ((rc = ruf_cert_parse(raw, len, &c->server)) != 0 ||
-	    (rc = ruf_cert_verify(c->server, c->root, c->opt.now)) != 0 ||
+	    (rc = ruf_cert_verify(c->server, c->root, now_of(c))) != 0 ||
 	    (rc = ruf_cert_check_role(c->server, RUF_ROLE_SERVER)) != 0) {
 		ruf_diag_set(d, "server certificate: %s", ruf_strerror(rc));
 		return RUF_E_WIRE_HANDSHAKE;
@@ -400,7 +406,7 @@ handshake(ruf_client *c, const struct ruf_client_identity *id, ruf_diag *d)
 {
 	struct ruf_wire_hello h = {.certificate = id->cert,
 	                           .certificate_len = id->cert_len,
-	                           .timestamp = c->opt.now,
+	                           .timestamp = now_of(c),
 	                           .directory_version = c->dir_version};
 	struct ruf_wire_welcome w;
 	uint8_t pk[RUF_KX_PK_BYTES];
@@ -480,6 +486,7 @@ ruf_client_connect(const char *host, const char *port, const struct ruf_client_i
 		return RUF_E_NOMEM;
 	c->fd = -1;
 	set_opts(&c->opt, opt);
+	c->fixed_now = c->opt.now != 0;
 	c->root = id->root;
 	c->dir = id->directory;
 	c->dir_version = id->directory->version;
@@ -576,7 +583,7 @@ submit_answer(ruf_client *c, const struct ruf_wire_frame *f, const uint8_t *id, 
 	switch (f->type) {
 	case RUF_WIRE_RECEIPT:
 		rc = ruf_wire_receipt_verify(f->u.receipt.raw, f->u.receipt.raw_len, c->server,
-		                             c->root, c->opt.now, id, hash, &res->info);
+		                             c->root, now_of(c), id, hash, &res->info);
 		if (rc != 0) {
 			ruf_diag_set(d, "receipt: %s", ruf_strerror(rc));
 			return fail(c, rc);

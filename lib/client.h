@@ -47,7 +47,7 @@ struct ruf_client_options {
 	unsigned user_timeout_ms;    /* TCP_USER_TIMEOUT [120000] */
 	unsigned keepalive_idle_s;   /* TCP keepalive idle time [60] (interval idle/4, 5 probes) */
 	size_t chunk_size;           /* SubmitChunk data bytes, 1..60000 [32768] */
-	uint64_t now;                /* clock for certificate checks [ruf_now()] */
+	uint64_t now;                /* fixed clock for checks (tests) [ruf_now() at each check] */
 };
 
 typedef struct ruf_client ruf_client;
