@@ -57,6 +57,8 @@ int rufd_commit_start(struct rufd *d);
 void rufd_commit_submit(struct rufd *d, struct commit_req *r);
 /* Sets the receipt signing key and server serial (loop thread, on start and reload). */
 void rufd_commit_set_signer(struct rufd *d, const uint8_t sk[RUF_SIGN_SK_BYTES], uint64_t serial);
+/* Asks the worker to change the store's map size between two batches. */
+void rufd_commit_set_map_size(struct rufd *d, uint64_t bytes);
 /* Requests queued or running, not yet reported back. */
 size_t rufd_commit_pending(struct rufd *d);
 /* Finishes queued work, stops the thread, closes the async handle. */

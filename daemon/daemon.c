@@ -90,6 +90,11 @@ on_hup(uv_signal_t *h, int sig)
 		rufd_config_free(&cfg);
 		return;
 	}
+	if (cfg.map_size != d->cfg.map_size) {
+		/* The one storage limit that changes without a restart: room after "full". */
+		d->cfg.map_size = cfg.map_size;
+		rufd_commit_set_map_size(d, cfg.map_size);
+	}
 	rufd_config_free(&cfg);
 	rufd_ident_unref(d->id);
 	d->id = id;
