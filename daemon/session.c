@@ -107,7 +107,6 @@ on_write(uv_write_t *req, int status)
 
 	s->wq_bytes -= w->len;
 	s->wq_n--;
-	sodium_memzero(w->buf, w->len);
 	free(w);
 	if (s->state == S_CLOSING)
 		return;
@@ -164,15 +163,14 @@ send_raw(struct session *s, const uint8_t *msg, size_t len)
 int
 session_send(struct session *s, const struct ruf_wire_frame *f)
 {
-	static uint8_t out[RUF_WIRE_MAX_MSG]; /* loop thread only */
-	size_t n;
+	static uint8_t out[RUF_WIRE_MAX_MSG]; /* loop thread only; ciphertext */
+	size_t n = 0;
 	int rc;
 
 	if (s->state == S_CLOSING)
 		return RUF_E_INVAL;
 	if ((rc = ruf_wire_session_seal(s->ws, f, out, sizeof(out), &n)) == 0)
 		rc = send_raw(s, out, n);
-	sodium_memzero(out, n < sizeof(out) ? n : sizeof(out));
 	if (rc != 0) {
 		log_warnx("%s %s: cannot send %s frame: %s", s->peer, s->who,
 		          ruf_wire_type_name(f->type), ruf_strerror(rc));
@@ -225,6 +223,19 @@ on_timeout(uv_timer_t *t)
 		session_close(s);
 		return;
 	}
+	if (!s->ping_sent && !s->flush_close) {
+		/*
+		 * A desk waiting for deliveries is quiet, not dead: ask once.
+		 * Any message from the peer re-arms the timer (timer_restart).
+		 */
+		struct ruf_wire_frame f = {.type = RUF_WIRE_PING};
+		f.u.ping.nonce = uv_now(s->d->loop);
+		if (session_send(s, &f) != 0)
+			return;
+		s->ping_sent = true;
+		uv_timer_start(&s->timer, on_timeout, s->d->cfg.idle_timeout * 1000, 0);
+		return;
+	}
 	log_info("%s %s: idle timeout", s->peer, s->who);
 	session_fail(s, RUF_WIRE_ERR_PROTOCOL, "idle timeout");
 }
@@ -233,6 +244,8 @@ static void
 timer_restart(struct session *s)
 {
 	uint64_t secs = s->state == S_OPEN ? s->d->cfg.idle_timeout : s->d->cfg.handshake_timeout;
+
+	s->ping_sent = false;
 
 	uv_timer_start(&s->timer, on_timeout, secs * 1000, 0);
 }

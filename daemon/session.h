@@ -41,6 +41,7 @@ struct session {
 	bool blocked;     /* a disk or verify job runs: process no more frames */
 	bool flush_close; /* close once the write queue is empty */
 	bool dead;        /* removed from d->sessions; freed at refs == 0 */
+	bool ping_sent;   /* idle: we pinged; the next timeout closes */
 
 	uint8_t in[RUF_WIRE_LEN_BYTES + RUF_WIRE_MAX_MSG];
 	size_t in_off, in_len;

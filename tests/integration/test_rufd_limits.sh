@@ -34,8 +34,12 @@ ok "clock_skew: a hello timestamp 120 s off is refused, 30 s is accepted"
 
 rc=0
 tc rc-cd-1 -W 15 idle >"$T/out" 2>&1 || rc=$?
-[ "$rc" = 5 ] && grep -q 'error code=1' "$T/out" || fail "idle connection not closed (exit $rc): $(cat "$T/out")"
-ok "idle_timeout: a silent authenticated client gets an error frame and is closed"
+[ "$rc" = 5 ] && grep -q 'error code=1' "$T/out" && grep -q 'ping ignored' "$T/out" ||
+	fail "idle connection not closed (exit $rc): $(cat "$T/out")"
+rc=0
+tc surge-desk -n 1 -t 12 subscribe surge >"$T/out" 2>&1 || rc=$?
+[ "$rc" = 6 ] || fail "a waiting desk that answers pings was closed (exit $rc): $(cat "$T/out")"
+ok "idle_timeout: a silent client is pinged, then closed with an error; a desk that answers stays"
 
 for i in 1 2 3 4; do exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"; eval "fd$i=$fd"; done
 sleep 0.5

@@ -11,8 +11,8 @@
  *   subscribe QUEUE...         print and save deliveries (-o DIR), ack them
  * Options: -n N (subscribe: stop after N envelopes; submit: stop after
  * sending N bytes, simulating a cut), -t SECS (read timeout), -A (do not
- * ack), -V VERSION (directory version to claim in the hello), -w WINDOW,
- * -c CHUNK (submit chunk size), -T SECONDS (offset added to our hello
+ * ack; -t is one deadline for the whole command), -V VERSION (directory version to claim in the
+ * hello), -w WINDOW, -c CHUNK (submit chunk size), -T SECONDS (offset added to our hello
  * timestamp), -W SECONDS (idle: wait that long for any frame, then exit 0 if
  * rufd closed the connection, 1 if not).
  * Exit: 0 ok, 1 error, 3 refused handshake/closed, 4 nack (reason printed),
@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -52,6 +53,7 @@ __asan_default_options(void)
 static int sock = -1;
 static int timeout_ms = 10000;
 static ruf_wire_session *ws;
+static bool answer_pings = true;
 
 static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 static void
@@ -67,13 +69,26 @@ die(int code, const char *fmt, ...)
 	exit(code);
 }
 
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* -t is one deadline for the whole run after the handshake, not per read. */
+static int64_t deadline_ms = INT64_MAX / 2;
+
 static void
 read_exact(uint8_t *p, size_t n)
 {
 	while (n > 0) {
 		struct pollfd pf = {.fd = sock, .events = POLLIN};
 		ssize_t r;
-		int pr = poll(&pf, 1, timeout_ms);
+		int64_t left = deadline_ms - mono_ms();
+		int pr = poll(&pf, 1, left < 0 ? 0 : (int)left);
 		if (pr == 0)
 			die(6, "timeout");
 		if (pr < 0)
@@ -137,6 +152,18 @@ recv_frame(struct ruf_wire_frame *f)
 
 	if ((rc = ruf_wire_session_open(ws, in, n, f)) != 0)
 		die(1, "open frame: %s", ruf_strerror(rc));
+	if (f->type == RUF_WIRE_PING) {
+		/* Like the client library: answer, unless testing rufd's idle timeout. */
+		struct ruf_wire_frame p = {.type = RUF_WIRE_PONG};
+		p.u.ping.nonce = f->u.ping.nonce;
+		ruf_wire_frame_clear(f);
+		if (answer_pings)
+			send_frame(&p);
+		else
+			printf("ping ignored\n");
+		recv_frame(f);
+		return;
+	}
 	if (f->type == RUF_WIRE_ERROR) {
 		printf("error code=%u text=%s\n", f->u.error.code,
 		       f->u.error.text ? f->u.error.text : "");
@@ -265,6 +292,7 @@ main(int argc, char *argv[])
 	if (!(kx = ruf_keystore_find(ks, RUF_KEY_KX, RUF_KEYNAME_KX, 0)))
 		die(1, "no kx key");
 
+	deadline_ms = mono_ms() + timeout_ms;
 	sock = connect_to(server);
 	if ((rc = ruf_wire_session_new(&ws, true, kx->sk, kx->pk, dir->hq.noise_pk)) != 0)
 		die(1, "session: %s", ruf_strerror(rc));
@@ -285,6 +313,7 @@ main(int argc, char *argv[])
 		die(1, "server cert: %s", ruf_strerror(rc));
 	ruf_wire_welcome_clear(&w);
 
+	deadline_ms = mono_ms() + timeout_ms;
 	const char *cmd = argv[optind];
 	struct ruf_wire_frame f = {0}, r = {0};
 	if (strcmp(cmd, "idle") == 0) {
@@ -293,6 +322,8 @@ main(int argc, char *argv[])
 		send_frame(&f);
 		recv_frame(&r);
 		timeout_ms = (wait_s > 0 ? wait_s : 10) * 1000;
+		deadline_ms = mono_ms() + timeout_ms;
+		answer_pings = false;
 		recv_frame(&r); /* Error frame: exit 5; close: exit 3; timeout: exit 6 */
 		die(1, "unexpected %s", ruf_wire_type_name(r.type));
 	}
