@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "session.h"
 
 struct rufd_stats rufd_stats;
 
@@ -108,6 +109,15 @@ render(struct rufd *d, struct buf *b)
 	        U(s->delivery_acks));
 	bprintf(b, "# TYPE rufd_protocol_errors_total counter\nrufd_protocol_errors_total %llu\n",
 	        U(s->protocol_errors));
+	{
+		uint64_t buffered = 0;
+		for (struct session *x = d->sessions; x; x = x->next)
+			buffered += x->wq_bytes;
+		bprintf(b, "# TYPE rufd_buffered_bytes gauge\nrufd_buffered_bytes %llu\n",
+		        U(buffered));
+	}
+	bprintf(b, "# TYPE rufd_conn_buffer_max_bytes gauge\nrufd_conn_buffer_max_bytes %llu\n",
+	        U(s->conn_buffer_max));
 	bprintf(b, "# TYPE rufd_commits_total counter\nrufd_commits_total %llu\n", U(s->commits));
 	bprintf(b, "# TYPE rufd_commit_failures_total counter\nrufd_commit_failures_total %llu\n",
 	        U(s->commit_failures));

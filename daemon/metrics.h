@@ -30,6 +30,7 @@ struct rufd_stats {
 	uint64_t dedup_hits, receipts, nack_retry;
 	uint64_t deliveries, delivered_bytes, delivery_acks;
 	uint64_t protocol_errors;
+	uint64_t conn_buffer_max; /* largest write queue any connection reached, bytes */
 	/* from the commit worker */
 	uint64_t commits, commit_items, commit_failures;
 	uint64_t commit_usec_total, commit_usec_max, commit_items_max;

@@ -152,6 +152,8 @@ send_raw(struct session *s, const uint8_t *msg, size_t len)
 	}
 	s->wq_bytes += w->len;
 	s->wq_n++;
+	if (s->wq_bytes > rufd_stats.conn_buffer_max)
+		rufd_stats.conn_buffer_max = s->wq_bytes;
 	/* A slow reader must not make us buffer without bound: stop reading it. */
 	if (s->wq_bytes > s->d->cfg.max_conn_buffer && s->reading) {
 		uv_read_stop((uv_stream_t *)&s->tcp);

@@ -172,6 +172,8 @@ recv_frame(struct ruf_wire_frame *f)
 	}
 }
 
+static int rcvbuf;
+
 static int
 connect_to(const char *hp)
 {
@@ -187,8 +189,9 @@ connect_to(const char *hp)
 	a.sin_port = htons((uint16_t)atoi(colon + 1));
 	if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
 		die(1, "bad server address");
-	if ((s = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
-	    connect(s, (struct sockaddr *)&a, sizeof(a)) != 0)
+	if ((s = socket(AF_INET, SOCK_STREAM, 0)) >= 0 && rcvbuf > 0)
+		(void)setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) != 0)
 		die(3, "connect: %s", strerror(errno));
 	return s;
 }
@@ -211,7 +214,7 @@ main(int argc, char *argv[])
 	long limit = -1, claim_version = -1, window = 8;
 	size_t chunk = RUF_WIRE_DEFAULT_CHUNK;
 	long skew = 0;
-	int wait_s = 0;
+	int wait_s = 0, stall_s = 0;
 	bool no_ack = false;
 	char path[1024], *pass = NULL;
 	size_t passlen = 0;
@@ -225,7 +228,7 @@ main(int argc, char *argv[])
 	size_t n;
 	int c, rc;
 
-	while ((c = getopt(argc, argv, "i:p:D:s:o:n:t:AV:w:c:T:W:")) != -1) {
+	while ((c = getopt(argc, argv, "i:p:D:s:o:n:t:AV:w:c:T:W:S:")) != -1) {
 		switch (c) {
 		case 'i':
 			id = optarg;
@@ -263,6 +266,9 @@ main(int argc, char *argv[])
 		case 'T':
 			skew = atol(optarg);
 			break;
+		case 'S':
+			stall_s = atoi(optarg);
+			break;
 		case 'W':
 			wait_s = atoi(optarg);
 			break;
@@ -292,6 +298,8 @@ main(int argc, char *argv[])
 	if (!(kx = ruf_keystore_find(ks, RUF_KEY_KX, RUF_KEYNAME_KX, 0)))
 		die(1, "no kx key");
 
+	if (stall_s > 0)
+		rcvbuf = 4096;
 	deadline_ms = mono_ms() + timeout_ms;
 	sock = connect_to(server);
 	if ((rc = ruf_wire_session_new(&ws, true, kx->sk, kx->pk, dir->hq.noise_pk)) != 0)
@@ -418,6 +426,11 @@ main(int argc, char *argv[])
 			f.u.subscribe.queues[f.u.subscribe.n_queues++] = argv[i];
 		f.u.subscribe.window = (uint32_t)window;
 		send_frame(&f);
+		if (stall_s > 0) {
+			/* A slow desk: read nothing for a while (the -t deadline moves on). */
+			sleep((unsigned)stall_s);
+			deadline_ms += stall_s * 1000;
+		}
 		for (;;) {
 			if (limit >= 0 && got >= limit)
 				break;
