@@ -466,6 +466,39 @@ enc(const struct ruf_wire_frame *f)
 }
 
 static void
+test_empty_ping_is_still_a_body(void **state)
+{
+	static const uint8_t want[] = {0x0a, 0x00};
+	struct ruf_wire_frame f = {.type = RUF_WIRE_PING}, g;
+	size_t n;
+
+	(void)state;
+	/* A oneof member is written even when its message is empty. */
+	assert_int_equal(ruf_wire_frame_encode(&f, fbuf, sizeof(fbuf), &n), 0);
+	assert_int_equal(n, sizeof(want));
+	assert_memory_equal(fbuf, want, sizeof(want));
+	assert_int_equal(ruf_wire_frame_decode(want, sizeof(want), &g), 0);
+	assert_int_equal(g.type, RUF_WIRE_PING);
+	assert_true(g.u.ping.nonce == 0);
+	ruf_wire_frame_clear(&g);
+}
+
+static void
+test_receipt_frame_from_raw_bytes_must_be_a_receipt(void **state)
+{
+	static const uint8_t junk[] = {0x0a, 0x01, 0x41}; /* body only, no signature */
+	struct ruf_wire_frame f = {.type = RUF_WIRE_RECEIPT};
+	size_t n;
+
+	(void)state;
+	f.u.receipt.raw = junk;
+	f.u.receipt.raw_len = sizeof(junk);
+	assert_int_equal(ruf_wire_frame_encode(&f, fbuf, sizeof(fbuf), &n), RUF_E_FORMAT);
+	f.u.receipt.raw_len = 1; /* not even protobuf */
+	assert_int_equal(ruf_wire_frame_encode(&f, fbuf, sizeof(fbuf), &n), RUF_E_FORMAT);
+}
+
+static void
 test_frame_encode_refuses_rule_violations(void **state)
 {
 	struct ruf_wire_frame f;
@@ -1203,6 +1236,8 @@ main(void)
 	    cmocka_unit_test(test_reader_rejects_length_over_limit_before_buffering),
 	    cmocka_unit_test(test_put_len_refuses_zero_and_oversized),
 	    cmocka_unit_test(test_every_frame_type_survives_a_round_trip),
+	    cmocka_unit_test(test_empty_ping_is_still_a_body),
+	    cmocka_unit_test(test_receipt_frame_from_raw_bytes_must_be_a_receipt),
 	    cmocka_unit_test(test_frame_encode_refuses_rule_violations),
 	    cmocka_unit_test(test_frame_decode_rejects_malformed_frames),
 	    cmocka_unit_test(test_hello_and_welcome_reject_missing_certificates),
