@@ -200,14 +200,14 @@ send_frame(ruf_client *c, const struct ruf_wire_frame *f, ruf_diag *d)
 
 	if (c->dead)
 		return RUF_E_NET_CLOSED;
-	rc = ruf_wire_session_seal(c->ses, f, c->obuf + RUF_WIRE_LEN_BYTES, RUF_WIRE_MAX_MSG, &n);
+	rc = ruf_wire_session_seal_framed(c->ses, f, c->obuf, RUF_WIRE_LEN_BYTES + RUF_WIRE_MAX_MSG,
+	                                  &n);
 	if (rc != 0) {
 		ruf_diag_set(d, "cannot seal a %s frame: %s", ruf_wire_type_name(f->type),
 		             ruf_strerror(rc));
 		return rc == RUF_E_FORMAT ? RUF_E_INVAL : fail(c, rc);
 	}
-	(void)ruf_wire_put_len(c->obuf, n);
-	return send_all(c, c->obuf, n + RUF_WIRE_LEN_BYTES, d);
+	return send_all(c, c->obuf, n, d);
 }
 
 /*
@@ -871,8 +871,15 @@ ruf_client_next_delivery(ruf_client *c, int timeout_ms, const struct ruf_client_
 			rc = fail(c, rc);
 			goto fail;
 		}
-		if (last)
+		if (last) {
+			/* A reused file may hold a longer envelope's tail. */
+			if (sink->fd >= 0 && ftruncate(sink->fd, (off_t)out->total_len) != 0) {
+				ruf_diag_set(d, "delivery sink: %s", strerror(errno));
+				rc = fail(c, RUF_E_IO);
+				goto fail;
+			}
 			return 0;
+		}
 		/* The rest of an envelope follows within the I/O timeout. */
 		deadline = mono_ms() + c->opt.io_timeout_ms;
 	}

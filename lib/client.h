@@ -143,7 +143,7 @@ int ruf_client_subscribe(ruf_client *c, const char *const *queues, size_t n, uin
 
 /* Where a delivery's envelope goes. */
 struct ruf_client_sink {
-	int fd;           /* >= 0: each piece written at its envelope offset; < 0: memory */
+	int fd;           /* >= 0: pieces written at their offsets, then truncated; < 0: memory */
 	uint64_t max_len; /* refuse longer envelopes (RUF_E_TOO_LARGE) */
 };
 
@@ -161,7 +161,8 @@ struct ruf_client_delivery {
  * must follow within the I/O timeout. Returns 0 and *out; RUF_E_NET_TIMEOUT
  * when nothing arrived in time (the connection stays usable);
  * RUF_E_TOO_LARGE over sink->max_len; RUF_E_WIRE_PROTOCOL for frames out of
- * order; RUF_E_WIRE_ERROR if rufd sent an Error (code and text in d).
+ * order; RUF_E_WIRE_ERROR if rufd sent an Error (code and text in d). Every
+ * error but a timeout before the first frame leaves the connection dead.
  * Duplicates (a redelivery after reconnect) are possible: drop them by id.
  */
 int ruf_client_next_delivery(ruf_client *c, int timeout_ms, const struct ruf_client_sink *sink,

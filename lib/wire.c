@@ -845,6 +845,24 @@ ruf_wire_session_seal(ruf_wire_session *s, const struct ruf_wire_frame *f, uint8
 }
 
 int
+ruf_wire_session_seal_framed(ruf_wire_session *s, const struct ruf_wire_frame *f, uint8_t *out,
+                             size_t cap, size_t *outlen)
+{
+	size_t n;
+	int rc;
+
+	*outlen = 0;
+	if (out == NULL || cap < RUF_WIRE_LEN_BYTES)
+		return RUF_E_INVAL;
+	if ((rc = ruf_wire_session_seal(s, f, out + RUF_WIRE_LEN_BYTES, cap - RUF_WIRE_LEN_BYTES,
+	                                &n)) != 0)
+		return rc;
+	(void)ruf_wire_put_len(out, n);
+	*outlen = n + RUF_WIRE_LEN_BYTES;
+	return 0;
+}
+
+int
 ruf_wire_session_open(ruf_wire_session *s, const uint8_t *msg, size_t len, struct ruf_wire_frame *f)
 {
 	size_t plen;

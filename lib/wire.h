@@ -349,6 +349,14 @@ bool ruf_wire_session_ready(const ruf_wire_session *s);
 int ruf_wire_session_seal(ruf_wire_session *s, const struct ruf_wire_frame *f, uint8_t *out,
                           size_t cap, size_t *outlen) __attribute__((warn_unused_result));
 /*
+ * ruf_wire_session_seal() with the u16be length in front: out[0..1] is the
+ * length, the message follows; *outlen counts both. cap >= RUF_WIRE_LEN_BYTES
+ * + RUF_WIRE_MAX_MSG suffices. Ready to write to the socket as is.
+ */
+int ruf_wire_session_seal_framed(ruf_wire_session *s, const struct ruf_wire_frame *f, uint8_t *out,
+                                 size_t cap, size_t *outlen) __attribute__((warn_unused_result));
+
+/*
  * Decrypts one transport message and decodes its frame into *f (release with
  * ruf_wire_frame_clear). RUF_E_AUTH (tampered or out of order: close),
  * RUF_E_TRUNCATED, decode's errors.

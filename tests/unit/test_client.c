@@ -295,7 +295,7 @@ srv_conn(struct srv *sv, int fd)
 	const uint8_t *m;
 	size_t n;
 	ruf_cert *peer = NULL;
-	uint8_t offer_id[16], offer_hash[32];
+	uint8_t offer_id[16] = {0}, offer_hash[32] = {0};
 	uint64_t offer_total = 0;
 	static __thread struct srv_in in;
 
