@@ -114,6 +114,22 @@ cli_write_file(const char *path, const void *buf, size_t len, unsigned mode, boo
 	return rc;
 }
 
+int
+cli_copy_file(const char *src, const char *dst, size_t max, unsigned mode)
+{
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	if ((rc = ruf_file_read(src, max, &buf, &len)) != 0) {
+		cli_fail(1, "%s: %s", src, ruf_strerror(rc));
+		return rc;
+	}
+	rc = cli_write_file(dst, buf, len, mode, true);
+	free(buf);
+	return rc;
+}
+
 void
 cli_json_str(FILE *fp, const char *s)
 {

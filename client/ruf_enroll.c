@@ -31,20 +31,13 @@ static int
 install(const char *from, const char *name, const char *home, const char *to, size_t max)
 {
 	char src[PATH_MAX], dst[PATH_MAX];
-	uint8_t *buf;
-	size_t len;
-	int rc;
 
 	if (from != NULL)
 		cli_path(src, sizeof(src), "%s/%s", from, name);
 	else
 		cli_path(src, sizeof(src), "%s", name);
 	cli_path(dst, sizeof(dst), "%s/%s", home, to);
-	if ((rc = ruf_file_read(src, max, &buf, &len)) != 0)
-		return cli_fail(rc, "%s: %s", src, ruf_strerror(rc)), rc;
-	rc = cli_write_file(dst, buf, len, 0600, true);
-	free(buf);
-	return rc;
+	return cli_copy_file(src, dst, max, 0600);
 }
 
 int

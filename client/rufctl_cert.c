@@ -34,20 +34,6 @@ static const char usage[] =
 	"  --dir DIR                   the HQ administration directory (default $RUFCTL_DIR or ./hq)\n"
 	"  --passphrase-file F         passphrase of the HQ keys (else $RUF_PASSPHRASE, tty)\n";
 
-static int
-copy_file(const char *from, const char *to)
-{
-	uint8_t *buf;
-	size_t len;
-	int rc;
-
-	if ((rc = ruf_file_read(from, 1u << 20, &buf, &len)) != 0)
-		return cli_fail(rc, "%s: %s", from, ruf_strerror(rc)), rc;
-	rc = cli_write_file(to, buf, len, 0644, true);
-	free(buf);
-	return rc;
-}
-
 /* Adds the private halves of the named queue keys to ks (desks read with them). */
 static int
 add_queue_keys(const char *dir, const struct cli_pass *pp, ruf_keystore *ks,
@@ -223,7 +209,7 @@ cert_issue(int argc, char *argv[])
 		goto out;
 	cli_path(from, sizeof(from), "%s/root.cert", dir);
 	cli_path(path, sizeof(path), "%s/root.cert", out);
-	if ((rc = copy_file(from, path)) != 0)
+	if ((rc = cli_copy_file(from, path, RUF_CERT_MAX, 0644)) != 0)
 		goto out;
 	cli_path(path, sizeof(path), "%s/keystore", out);
 	if ((rc = cli_keystore_create(path, ks, &pp)) != 0)
