@@ -30,6 +30,8 @@
 	X(CRYPTO, "cryptographic library failure")                                                 \
 	X(NOSPC, "no space left on device")                                                        \
 	X(PERM, "permission denied")                                                               \
+	X(AUTH, "message fails authentication")                                                    \
+	X(NONCE_EXHAUSTED, "nonce space exhausted, a new session is needed")                       \
 	/* passphrases and keystores */                                                            \
 	X(PASSPHRASE, "wrong passphrase, or the keystore is damaged")                              \
 	X(NO_PASSPHRASE, "a passphrase is required but none was given")                            \
