@@ -1,7 +1,7 @@
 /*
  * keystore.c - private keys at rest and in memory.
  *
- * File format (docs/protocol/keystore.md): a fixed 68-byte clear header
+ * File format (docs/PROTOCOL.md): a fixed 68-byte clear header
  * (magic, version, flags, Argon2id limits, salt, nonce) followed by an
  * XChaCha20-Poly1305-IETF ciphertext of a KeystoreBody protobuf, with the
  * whole header as associated data, so no header field can be changed without

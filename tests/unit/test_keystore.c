@@ -3,7 +3,7 @@
  *
  * Bodies with deliberate faults (duplicates, mismatched halves) are sealed
  * here by a second, independent writer of the format in
- * docs/protocol/keystore.md (seal_unprotected), which also pins the layout.
+ * docs/PROTOCOL.md (seal_unprotected), which also pins the layout.
  *
  * With RUF_WRITE_CORPUS=DIR set, test_keystore_writes_fuzz_corpus writes the
  * seed corpus of tests/fuzz/fuzz_keystore.c into DIR.
