@@ -216,19 +216,25 @@ fail(ruf_diag *d, const char *path, const char *fmt, ...)
 	return RUF_E_REPORT;
 }
 
+/*
+ * Field paths are short (the longest is about 40 bytes); one cut at
+ * FIELD_PATH_MAX would still name the place, so truncation is accepted.
+ */
 static void
 join(char *out, const char *prefix, const char *name)
 {
-	if (*prefix == '\0')
-		snprintf(out, FIELD_PATH_MAX, "%s", name);
-	else
-		snprintf(out, FIELD_PATH_MAX, "%s.%s", prefix, name);
+	int n = *prefix == '\0' ? snprintf(out, FIELD_PATH_MAX, "%s", name)
+	                        : snprintf(out, FIELD_PATH_MAX, "%s.%s", prefix, name);
+
+	if (n < 0)
+		out[0] = '\0';
 }
 
 static void
 join_index(char *out, const char *prefix, size_t i)
 {
-	snprintf(out, FIELD_PATH_MAX, "%s[%zu]", prefix, i);
+	if (snprintf(out, FIELD_PATH_MAX, "%s[%zu]", prefix, i) < 0)
+		out[0] = '\0';
 }
 
 /* Copies a key for an error message: at most 40 bytes, controls as '?'. */
