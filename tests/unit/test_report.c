@@ -704,6 +704,74 @@ test_decode_rejects_non_canonical_protobuf(void **state)
 	free(buf);
 }
 
+/*
+ * Known answers computed by hand from the field numbers in report.proto, so
+ * they pin the wire format independently of the code under test.
+ */
+static const struct {
+	const char *json, *hex;
+} kat[] = {
+    {"{\"kind\":\"reply\",\"in_reply_to\":\"00112233445566778899AABBCCDDEEFF\","
+     "\"status\":\"approved\"}",
+     /* format=1; reply(4){in_reply_to(1)=16 bytes; status(2)="approved"} */
+     "0801"
+     "221c"
+     "0a1000112233445566778899aabbccddeeff"
+     "1208617070726f766564"},
+    {"{\"kind\":\"sitrep\",\"situation\":\"darfur\",\"country\":\"sd\",\"risk\":\"high\","
+     "\"title\":\"t\",\"summary\":\"s\",\"period_start\":\"2026-11-01\",\"escalate\":true,"
+     "\"early_warning\":false,\"casualties\":[{\"category\":\"killing\",\"killed\":3}]}",
+     /* format=1; sitrep(2){situation(1) country(2) risk(4)=3 escalate(6)=1 title(7)
+      * period_start(8) summary(10) casualties(14){category(3) killed(4)=3}} */
+     "0801"
+     "122f"
+     "0a06646172667572"
+     "12027364"
+     "2003"
+     "3001"
+     "3a0174"
+     "420a323032362d31312d3031"
+     "520173"
+     "720b"
+     "1a076b696c6c696e67"
+     "2003"},
+    {"{\"kind\":\"surge\",\"situation\":\"kivu\",\"country\":\"cd\",\"expertise\":"
+     "[\"political\",\"other\"],\"staff_count\":300,\"duration_days\":1,\"justification\":"
+     "\"j\"}",
+     /* format=1; surge(3){situation(1) country(2) expertise(6)x2 staff_count(7)=300
+      * duration_days(8)=1 justification(11)} */
+     "0801"
+     "1a24"
+     "0a046b697675"
+     "12026364"
+     "3209706f6c69746963616c"
+     "32056f74686572"
+     "38ac02"
+     "4001"
+     "5a016a"},
+};
+
+static void
+test_encoding_matches_hand_computed_bytes(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(kat) / sizeof(kat[0]); i++) {
+		Ruf__Report *r = parse_ok(kat[i].json, strlen(kat[i].json)), *back;
+		size_t len, want_len = strlen(kat[i].hex) / 2;
+		uint8_t *buf, want[128];
+
+		assert_true(want_len <= sizeof(want));
+		assert_int_equal(ruf_unhex(kat[i].hex, want, want_len), 0);
+		assert_int_equal(ruf_report_encode(r, &buf, &len), 0);
+		assert_int_equal(len, want_len);
+		assert_memory_equal(buf, want, len);
+		assert_int_equal(ruf_report_decode(want, want_len, &back), 0);
+		free_report(back);
+		free(buf);
+		free_report(r);
+	}
+}
+
 /* Packs r without validation, as a hostile sender could. */
 static uint8_t *
 pack_raw(const Ruf__Report *r, size_t *len)
@@ -1040,6 +1108,7 @@ main(void)
 	    cmocka_unit_test(test_attachment_count_is_bounded),
 	    cmocka_unit_test(test_route_header_derivation),
 	    cmocka_unit_test(test_example_route_headers),
+	    cmocka_unit_test(test_encoding_matches_hand_computed_bytes),
 	    cmocka_unit_test(test_decode_rejects_non_canonical_protobuf),
 	    cmocka_unit_test(test_decode_rejects_invalid_report),
 	    cmocka_unit_test(test_render_shows_casualty_table),
