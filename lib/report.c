@@ -1157,14 +1157,16 @@ static void
 put_clean(FILE *fp, const char *s, bool multiline, const char *indent)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	bool line_start = true;
 
-	if (indent != NULL)
-		fputs(indent, fp);
 	for (; *p != '\0'; p++) {
+		/* Indent each line, but leave empty lines without trailing blanks. */
+		if (line_start && indent != NULL && *p != '\n')
+			fputs(indent, fp);
+		line_start = false;
 		if (*p == '\n' && multiline) {
 			fputc('\n', fp);
-			if (indent != NULL && p[1] != '\0')
-				fputs(indent, fp);
+			line_start = true;
 		} else if ((*p < 0x20 && !(multiline && *p == '\t')) || *p == 0x7f) {
 			fputc('?', fp);
 		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0) {
@@ -1315,21 +1317,26 @@ static void
 table_row(FILE *fp, const Ruf__CasualtyFigure *c, const uint64_t tot[4], const size_t w[N_COLS],
           bool head)
 {
+	size_t pending = 2; /* blanks owed before the next visible cell */
 	char buf[24];
 
-	fputs("  ", fp);
 	for (int col = 0; col < N_COLS; col++) {
 		const char *s = head ? cols[col].head : cell(c, tot, col, buf);
 		size_t sw = width(s);
 
 		if (col > 0)
-			fputs("  ", fp);
+			pending += 2;
 		if (cols[col].right)
-			pad(fp, w[col] - sw);
-		put_clean(fp, s, false, NULL);
-		if (!cols[col].right && col != N_COLS - 1)
-			pad(fp, w[col] - sw);
+			pending += w[col] - sw;
+		if (sw > 0) {
+			pad(fp, pending);
+			pending = 0;
+			put_clean(fp, s, false, NULL);
+		}
+		if (!cols[col].right)
+			pending += w[col] - sw;
 	}
+	/* Blanks still owed trail the line: drop them. */
 	fputc('\n', fp);
 }
 

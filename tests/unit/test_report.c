@@ -942,6 +942,7 @@ test_render_shows_casualty_table(void **state)
 	assert_int_equal(end_col(total, " 75"), end_col(head, "INJURED"));
 	assert_int_equal(end_col(total, " 20"), end_col(head, "MISSING"));
 	assert_int_equal(end_col(total, " 64"), end_col(head, "DETAINED"));
+	assert_null(strstr(out, " \n"));
 	/* Text columns are left-aligned. */
 	assert_int_equal(end_col(row, "medium") - 6, end_col(head, "CONFIDENCE") - 10);
 	assert_int_equal(end_col(row, "Um Sidr") - 7, end_col(head, "LOCATION") - 8);
