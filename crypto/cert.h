@@ -76,28 +76,51 @@ struct ruf_cert_template {
 void ruf_key_id(const uint8_t sign_pk[RUF_SIGN_PK_BYTES], uint8_t out[RUF_KEY_ID_BYTES]);
 
 /*
- * Parses a certificate's structure (no signature check yet). Rejects
- * non-canonical encodings, unknown critical extensions (RUF_E_CERT_CRITICAL),
- * invalid fields (RUF_E_CERT_FORMAT). *out is owned by the caller.
+ * Public key validators for anything read from outside. False for an
+ * X25519 key that is all zero or of small order (a Diffie-Hellman with it
+ * gives a predictable result), and for an Ed25519 key that is not a
+ * canonical point of the main subgroup.
  */
-int ruf_cert_parse(const uint8_t *buf, size_t len, ruf_cert **out)
-	__attribute__((warn_unused_result));
+bool ruf_kx_pk_is_valid(const uint8_t pk[RUF_KX_PK_BYTES]);
+bool ruf_sign_pk_is_valid(const uint8_t pk[RUF_SIGN_PK_BYTES]);
 
 /*
- * Verifies c as issued by root at time now: issuer key id, signature over the
- * received body bytes, validity window. Does not check the role (callers do,
+ * Parses a certificate's structure (no signature check yet). Rejects
+ * non-canonical encodings and invalid fields (RUF_E_CERT_FORMAT), unknown
+ * critical extensions (RUF_E_CERT_CRITICAL), and weak public keys
+ * (RUF_E_WEAK_KEY), in that order. *out is owned by the caller; buf is
+ * copied and not kept.
+ */
+int ruf_cert_parse(const uint8_t *buf, size_t len, ruf_cert **out)
+    __attribute__((warn_unused_result));
+
+/*
+ * Verifies c as issued by root at time now, in this order: c's issuer key id
+ * is root's (RUF_E_CERT_ISSUER); root is a self-signed root (role root, else
+ * RUF_E_CERT_ROLE; names itself as issuer, else RUF_E_CERT_ISSUER; its self
+ * signature verifies, else RUF_E_CERT_SIGNATURE); c's signature over the
+ * received body bytes (RUF_E_CERT_SIGNATURE); c's validity window
+ * (RUF_E_CERT_NOT_YET_VALID, RUF_E_CERT_EXPIRED; both ends inclusive); then
+ * root's window with the same codes. Does not check c's role (callers do,
  * with ruf_cert_check_role) nor revocation (the directory holds that).
- * root must itself be a self-signed root; for the root, pass c == root.
+ * For the root itself, pass c == root.
  */
 int ruf_cert_verify(const ruf_cert *c, const ruf_cert *root, uint64_t now)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* RUF_E_CERT_ROLE unless c->role == role. */
 int ruf_cert_check_role(const ruf_cert *c, int role);
 
-/* Issues a certificate signed with issuer_sk; issuer_pk names the issuer. */
+/*
+ * Issues a certificate signed with issuer_sk; issuer_pk names the issuer
+ * (for a root, pass the root's own keys and t->sign_pk == issuer_pk). The
+ * result is parsed back before it is returned, so an invalid template fails
+ * with the error ruf_cert_parse() would give; RUF_E_INVAL for NULL
+ * arguments or an issuer_sk that does not match issuer_pk. *out is malloc'ed
+ * and owned by the caller.
+ */
 int ruf_cert_issue(const struct ruf_cert_template *t, const uint8_t issuer_sk[RUF_SIGN_SK_BYTES],
-		   const uint8_t issuer_pk[RUF_SIGN_PK_BYTES], uint8_t **out, size_t *outlen);
+                   const uint8_t issuer_pk[RUF_SIGN_PK_BYTES], uint8_t **out, size_t *outlen);
 
 /* A device may report on situation s (its list names s, or holds "*"). */
 bool ruf_cert_permits_situation(const ruf_cert *c, const char *s);
@@ -110,6 +133,19 @@ int ruf_cert_load(const char *path, ruf_cert **out) __attribute__((warn_unused_r
 /* Deep copy. */
 int ruf_cert_dup(const ruf_cert *c, ruf_cert **out);
 
+/* Frees c and everything it owns. Accepts NULL. */
 void ruf_cert_free(ruf_cert *c);
+
+/*
+ * Internal, shared with directory.c: Ed25519 over domain (domainlen bytes,
+ * its NUL included) followed by msg. Sign returns 0, RUF_E_NOMEM or
+ * RUF_E_CRYPTO; verify returns 0 or RUF_E_CRYPTO (signature wrong) or
+ * RUF_E_NOMEM.
+ */
+int ruf__sign_domain(const char *domain, size_t domainlen, const uint8_t *msg, size_t msglen,
+                     const uint8_t sk[RUF_SIGN_SK_BYTES], uint8_t sig[RUF_SIG_BYTES]);
+int ruf__verify_domain(const char *domain, size_t domainlen, const uint8_t *msg, size_t msglen,
+                       const uint8_t sig[RUF_SIG_BYTES], const uint8_t pk[RUF_SIGN_PK_BYTES])
+    __attribute__((warn_unused_result));
 
 #endif

@@ -65,18 +65,22 @@ struct ruf_directory_template {
 
 /*
  * Parses buf and verifies it under the pinned root at time now, in this
- * order: structure (RUF_E_DIR_FORMAT), signer certificate chained to root
- * with role directory-signer and valid now (RUF_E_DIR_SIGNER), signature
- * (RUF_E_DIR_SIGNATURE), expiry (RUF_E_DIR_EXPIRED), and that the policy
- * routes only to queues the directory has keys for (RUF_E_DIR_NO_QUEUE).
- * *out is owned by the caller.
+ * order: structure (RUF_E_DIR_FORMAT; a weak queue or Noise key:
+ * RUF_E_WEAK_KEY), signer certificate chained to root with role
+ * directory-signer and valid now (RUF_E_DIR_SIGNER), signature
+ * (RUF_E_DIR_SIGNATURE), the signer not revoked by this directory
+ * (RUF_E_DIR_SIGNER), expiry (RUF_E_DIR_EXPIRED), the policy decodes
+ * (RUF_E_DIR_FORMAT; decoded only once the signature holds), and that the
+ * policy routes only to queues the directory has keys for, "triage"
+ * included (RUF_E_DIR_NO_QUEUE). root NULL: RUF_E_INVAL. *out is owned by
+ * the caller; buf is copied into (*out)->raw and not kept.
  */
 int ruf_directory_load_mem(const uint8_t *buf, size_t len, const ruf_cert *root, uint64_t now,
-			   ruf_directory **out) __attribute__((warn_unused_result));
+                           ruf_directory **out) __attribute__((warn_unused_result));
 
 /* ruf_file_read (bounded) + ruf_directory_load_mem. */
-int ruf_directory_load(const char *path, const ruf_cert *root, uint64_t now,
-		       ruf_directory **out) __attribute__((warn_unused_result));
+int ruf_directory_load(const char *path, const ruf_cert *root, uint64_t now, ruf_directory **out)
+    __attribute__((warn_unused_result));
 
 /*
  * Whether a client holding current (NULL if none) may replace it with
@@ -84,17 +88,26 @@ int ruf_directory_load(const char *path, const ruf_cert *root, uint64_t now,
  */
 int ruf_directory_accept(const ruf_directory *current, const ruf_directory *candidate);
 
-/* Signs a directory with the signer's key; signer_cert is embedded. */
+/*
+ * Signs a directory with the signer's key; signer_cert is embedded. The
+ * queues and revoked serials are sorted for the caller (duplicates:
+ * RUF_E_INVAL). RUF_E_CERT_ROLE if signer_cert is not a directory signer,
+ * RUF_E_INVAL if signer_sk is not its key. The result is loaded back with
+ * every check but the chain to a root and the clock, so a template clients
+ * would refuse fails here with the loader's error (e.g. RUF_E_DIR_NO_QUEUE).
+ * *out is malloc'ed and owned by the caller.
+ */
 int ruf_directory_sign(const struct ruf_directory_template *t, const uint8_t *signer_cert,
-		       size_t signer_cert_len, const uint8_t signer_sk[RUF_SIGN_SK_BYTES],
-		       uint8_t **out, size_t *outlen);
+                       size_t signer_cert_len, const uint8_t signer_sk[RUF_SIGN_SK_BYTES],
+                       uint8_t **out, size_t *outlen);
 
-/* The queue named name, or NULL. */
+/* The queue named name, or NULL. The result is owned by d. */
 const struct ruf_dir_queue *ruf_directory_queue(const ruf_directory *d, const char *name);
 
 /* True if serial is revoked by d. */
 bool ruf_directory_is_revoked(const ruf_directory *d, uint64_t serial);
 
+/* Frees d and everything it owns. Accepts NULL. */
 void ruf_directory_free(ruf_directory *d);
 
 #endif

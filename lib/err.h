@@ -37,6 +37,7 @@
 	X(KDF_LIMITS, "keystore asks for key-derivation limits outside the accepted range")        \
 	X(NO_KEY, "the keystore does not hold the required key")                                   \
 	X(WEAK_KEY, "public key is invalid (small order or all zero)")                             \
+	X(PASSPHRASE_MISMATCH, "the two passphrases entered differ")                               \
 	/* certificates */                                                                         \
 	X(CERT_FORMAT, "certificate is malformed")                                                 \
 	X(CERT_SIGNATURE, "certificate signature does not verify")                                 \
