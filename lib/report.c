@@ -32,13 +32,6 @@
 /* Longest field path in a message ("affected_populations[199].description"). */
 #define FIELD_PATH_MAX 96
 
-/*
- * Static names for the route.h enums: lib/route.c is written in parallel, and
- * these few strings are part of the JSON schema anyway.
- */
-static const char *const kind_names[] = {NULL, "sitrep", "surge", "reply"};
-static const char *const risk_names[] = {NULL, "low", "elevated", "high", "ongoing"};
-
 static const char *const categories[] = {"killing",
                                          "torture",
                                          "sexual-violence",
@@ -276,19 +269,11 @@ in_list(const char *const *values, const char *s)
 	return false;
 }
 
-static int
-risk_parse(const char *s)
-{
-	for (int i = 1; i <= RUF_RISK_ONGOING; i++)
-		if (strcmp(risk_names[i], s) == 0)
-			return i;
-	return 0;
-}
-
+/* Risk names are route.h's (ruf_risk_name); v comes from a uint32 field. */
 static const char *
 risk_name(uint32_t v)
 {
-	return v >= 1 && v <= RUF_RISK_ONGOING ? risk_names[v] : NULL;
+	return v <= RUF_RISK_ONGOING ? ruf_risk_name((int)v) : NULL;
 }
 
 static const struct field_rule *
@@ -680,7 +665,7 @@ json_to_field(const struct schema *sc, const struct field_rule *fr, json_t *v, P
 	}
 	switch (fr->rule) {
 	case R_RISK:
-		if (!json_is_string(v) || (risk = risk_parse(json_string_value(v))) == 0)
+		if (!json_is_string(v) || (risk = ruf_risk_parse(json_string_value(v))) == 0)
 			return fail(d, path, "must be one of low, elevated, high, ongoing");
 		*(uint32_t *)p = (uint32_t)risk;
 		return 0;
@@ -900,9 +885,8 @@ ruf_report_from_json(const char *json, size_t len, const char *base_dir, ruf_dia
 		rc = fail(d, "kind", "required");
 		goto out;
 	}
-	for (int k = RUF_KIND_SITREP; k <= RUF_KIND_REPLY; k++)
-		if (json_is_string(v) && strcmp(json_string_value(v), kind_names[k]) == 0)
-			kind = k;
+	if (json_is_string(v))
+		kind = ruf_kind_parse(json_string_value(v));
 	if (kind == 0) {
 		rc = fail(d, "kind", "must be one of sitrep, surge, reply");
 		goto out;
@@ -1080,7 +1064,7 @@ ruf_report_to_json(const Ruf__Report *r, int pretty)
 
 	if (root == NULL || sc == NULL)
 		goto out;
-	if (!put(root, "kind", json_string(kind_names[r->body_case - 1])) ||
+	if (!put(root, "kind", json_string(ruf_kind_name((int)r->body_case - 1))) ||
 	    !put(root, "format", json_integer(r->format)))
 		goto out;
 	if ((root = msg_to_json(sc, body_of(r), root)) == NULL)

@@ -640,6 +640,49 @@ test_example_route_headers(void **state)
 	}
 }
 
+/* The examples reach the desks DESIGN.md says they should under the example policy. */
+static void
+test_examples_route_through_example_policy(void **state)
+{
+	static const struct {
+		const char *file, *queues;
+	} want[] = {
+	    {"sitrep-darfur.json", "hrt itf.darfur sag"},
+	    {"sitrep-kivu-early-warning.json", "hrt itf.kivu rqr.great-lakes"},
+	    {"surge-darfur.json", "itf.darfur sag surge"},
+	};
+	uint8_t *text;
+	size_t tlen;
+	ruf_policy *pol;
+	ruf_diag d = {""};
+
+	(void)state;
+	assert_int_equal(
+	    ruf_file_read(RUF_SOURCE_DIR "/certs-example/policy.txt", 1 << 20, &text, &tlen), 0);
+	if (ruf_policy_compile((const char *)text, tlen, &d, &pol) != 0)
+		fail_msg("policy: %s", d.msg);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		size_t len;
+		char *json = load_example(want[i].file, &len), got[256] = "";
+		Ruf__Report *r = parse_ok(json, len);
+		struct ruf_route_header h;
+		struct ruf_queue_set qs;
+
+		assert_int_equal(ruf_report_route_header(r, &h), 0);
+		assert_int_equal(ruf_route_eval(pol, &h, &qs), 0);
+		for (size_t q = 0; q < qs.n; q++) {
+			if (q > 0)
+				strcat(got, " ");
+			strcat(got, qs.names[q]);
+		}
+		assert_string_equal(got, want[i].queues);
+		free_report(r);
+		free(json);
+	}
+	ruf_policy_free(pol);
+	free(text);
+}
+
 /* ---- protobuf ---- */
 
 static void
@@ -1109,6 +1152,7 @@ main(void)
 	    cmocka_unit_test(test_attachment_count_is_bounded),
 	    cmocka_unit_test(test_route_header_derivation),
 	    cmocka_unit_test(test_example_route_headers),
+	    cmocka_unit_test(test_examples_route_through_example_policy),
 	    cmocka_unit_test(test_encoding_matches_hand_computed_bytes),
 	    cmocka_unit_test(test_decode_rejects_non_canonical_protobuf),
 	    cmocka_unit_test(test_decode_rejects_invalid_report),
