@@ -103,7 +103,7 @@ const char *cli_home(const char *opt);
  * opens the keystore and checks its keys match the certificate.
  */
 int cli_identity_load(const char *home, bool want_keys, const struct cli_pass *pp,
-		      struct cli_identity *id);
+                      struct cli_identity *id);
 void cli_identity_free(struct cli_identity *id);
 
 #endif

@@ -14,7 +14,7 @@
 #include "util.h"
 
 static const char usage[] = "usage: ruf directory update FILE [--home DIR]\n"
-			    "       ruf directory show [--home DIR] [--json]\n";
+                            "       ruf directory show [--home DIR] [--json]\n";
 
 static int
 parse_home(int argc, char *argv[], const char **home, bool *json, const char **file)
@@ -52,9 +52,10 @@ dir_update(int argc, char *argv[])
 		goto out;
 	}
 	if ((rc = ruf_directory_accept(id.dir, cand)) != 0) {
-		cli_fail(0, "%s: version %" PRIu64 " is not newer than the directory held "
-			    "(version %" PRIu64 "): refused (%s)",
-			 file, cand->version, id.dir->version, ruf_errname(rc));
+		cli_fail(0,
+		         "%s: version %" PRIu64 " is not newer than the directory held "
+		         "(version %" PRIu64 "): refused (%s)",
+		         file, cand->version, id.dir->version, ruf_errname(rc));
 		goto out;
 	}
 	cli_path(path, sizeof(path), "%s/directory", id.home);
@@ -65,9 +66,10 @@ dir_update(int argc, char *argv[])
 	printf("directory updated from version %" PRIu64 " to %" PRIu64 "\n", id.dir->version,
 	       cand->version);
 	if (ruf_directory_is_revoked(cand, id.cert->serial))
-		fprintf(stderr, "ruf: warning: this identity (serial %" PRIu64 ") is revoked by "
-				"the new directory\n",
-			id.cert->serial);
+		fprintf(stderr,
+		        "ruf: warning: this identity (serial %" PRIu64 ") is revoked by "
+		        "the new directory\n",
+		        id.cert->serial);
 out:
 	ruf_directory_free(cand);
 	cli_identity_free(&id);

@@ -79,7 +79,7 @@ check_tree(const ProtobufCMessage *m)
 			void *const *arr = *(void *const *const *)(base + f->offset);
 			for (size_t j = 0; j < n; j++) {
 				if (f->type == PROTOBUF_C_TYPE_MESSAGE ? !check_tree(arr[j])
-								       : !check_string(arr[j]))
+				                                       : !check_string(arr[j]))
 					return 0;
 			}
 		} else {
@@ -173,14 +173,14 @@ out:
 
 int
 ruf_pb_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len, size_t max,
-	      ProtobufCMessage **out)
+              ProtobufCMessage **out)
 {
 	return decode(desc, buf, len, max, NULL, out);
 }
 
 int
 ruf_pb_decode_secret(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
-		     size_t max, ProtobufCMessage **out)
+                     size_t max, ProtobufCMessage **out)
 {
 	return decode(desc, buf, len, max, &secret_allocator, out);
 }
