@@ -78,7 +78,9 @@
 	X(ENV_ATTACHMENT, "attachment does not match its recorded hash")                           \
 	X(ENV_CHANGED, "envelope file changed while it was being read")                            \
 	/* reports */                                                                              \
-	X(REPORT, "report is invalid")
+	X(REPORT, "report is invalid")                                                             \
+	/* store */                                                                                \
+	X(STORE_AUDIT, "store audit log hash chain does not verify")
 
 enum ruf_err_index {
 #define RUF__ERR_IDX(name, msg) RUF__ERRIDX_##name,
