@@ -79,6 +79,8 @@
 	X(ENV_CHANGED, "envelope file changed while it was being read")                            \
 	/* reports */                                                                              \
 	X(REPORT, "report is invalid")                                                             \
+	/* store */                                                                                \
+	X(STORE_AUDIT, "store audit log hash chain does not verify")                               \
 	/* wire protocol and network client */                                                     \
 	X(WIRE_PROTOCOL, "the peer broke the wire protocol")                                       \
 	X(WIRE_HANDSHAKE, "the server refused the connection or is not the pinned HQ server")      \
