@@ -163,6 +163,9 @@ enum mode {
 	M_DELIVER,     /* on Subscribe: deliver the envelope as seq 1 and 2 in 100-byte pieces */
 	M_SILENT,      /* on Subscribe: say nothing */
 	M_DENY,        /* on Subscribe: Error not permitted, close */
+	M_DUP,         /* answer the offer with the receipt at once: a duplicate */
+	M_EARLY_NACK,  /* Nack retry-later on the first chunk, ignore the rest */
+	M_CHATTY,      /* like M_RECEIPT and M_DELIVER, with a Ping and a DirectoryUpdate first */
 };
 
 struct srv {
@@ -176,7 +179,8 @@ struct srv {
 	uint8_t *held;
 	uint64_t have;
 	/* What the server saw. */
-	int receipts, acks, handshakes;
+	int receipts, acks, handshakes, pongs;
+	bool nacked;
 	uint64_t acked_seq[4];
 	pthread_t th;
 };
@@ -284,6 +288,20 @@ srv_deliver(int fd, ruf_wire_session *s)
 	}
 }
 
+/* What rufd may send at any time: a Ping and a newer directory. */
+static void
+srv_chatter(int fd, ruf_wire_session *s)
+{
+	struct ruf_wire_frame p = {.type = RUF_WIRE_PING};
+	struct ruf_wire_frame u = {.type = RUF_WIRE_DIRECTORY_UPDATE};
+
+	p.u.ping.nonce = 77;
+	u.u.directory_update.directory = dir2_raw;
+	u.u.directory_update.len = dir2_len;
+	(void)srv_frame(fd, s, &p);
+	(void)srv_frame(fd, s, &u);
+}
+
 /* One connection: handshake then frames until the client goes away. */
 static void
 srv_conn(struct srv *sv, int fd)
@@ -338,10 +356,20 @@ srv_conn(struct srv *sv, int fd)
 			a.u.ping.nonce = f.u.ping.nonce;
 			(void)srv_frame(fd, s, &a);
 			break;
+		case RUF_WIRE_PONG:
+			if (f.u.ping.nonce == 77)
+				sv->pongs++;
+			break;
 		case RUF_WIRE_SUBMIT_OFFER:
 			memcpy(offer_id, f.u.offer.message_id, 16);
 			memcpy(offer_hash, f.u.offer.hash, 32);
 			offer_total = f.u.offer.total_len;
+			if (sv->mode == M_CHATTY)
+				srv_chatter(fd, s);
+			if (sv->mode == M_DUP) {
+				srv_receipt(sv, fd, s, offer_id, offer_hash);
+				break;
+			}
 			if (sv->held == NULL)
 				sv->held = calloc(1, offer_total);
 			a.type = RUF_WIRE_NACK;
@@ -363,6 +391,17 @@ srv_conn(struct srv *sv, int fd)
 			(void)srv_frame(fd, s, &a);
 			break;
 		case RUF_WIRE_SUBMIT_CHUNK:
+			if (sv->mode == M_EARLY_NACK) {
+				if (!sv->nacked) {
+					a.type = RUF_WIRE_NACK;
+					memcpy(a.u.nack.message_id, offer_id, 16);
+					a.u.nack.reason = RUF_WIRE_NACK_RETRY_LATER;
+					a.u.nack.retry_after_s = 5;
+					(void)srv_frame(fd, s, &a);
+					sv->nacked = true;
+				}
+				break;
+			}
 			if (f.u.chunk.offset != sv->have ||
 			    f.u.chunk.len > offer_total - f.u.chunk.offset) {
 				ruf_wire_frame_clear(&f);
@@ -384,7 +423,9 @@ srv_conn(struct srv *sv, int fd)
 			}
 			break;
 		case RUF_WIRE_SUBSCRIBE:
-			if (sv->mode == M_DELIVER)
+			if (sv->mode == M_CHATTY)
+				srv_chatter(fd, s);
+			if (sv->mode == M_DELIVER || sv->mode == M_CHATTY)
 				srv_deliver(fd, s);
 			if (sv->mode == M_DENY) {
 				a.type = RUF_WIRE_ERROR;
@@ -730,6 +771,80 @@ test_client_reports_a_server_error_frame(void **state)
 	srv_stop(&sv);
 }
 
+static void
+test_client_takes_a_duplicates_receipt_without_uploading(void **state)
+{
+	struct srv sv;
+	ruf_client *c;
+	struct ruf_client_submit_result res;
+	ruf_diag d = {{0}};
+
+	(void)state;
+	srv_start(&sv, M_DUP, 1, 1, 0);
+	assert_int_equal(dial(&sv, F.dev_raw, F.dev_len, dev_kx_sk, dir1, 0, &c, &d), 0);
+	assert_int_equal(ruf_client_submit(c, env_fd, NULL, &res, &d), 0);
+	assert_non_null(res.receipt);
+	ruf_client_submit_result_free(&res);
+	ruf_client_close(c);
+	srv_stop(&sv);
+	assert_true(sv.have == 0); /* not a byte sent */
+}
+
+static void
+test_client_stops_on_a_nack_before_the_last_chunk(void **state)
+{
+	struct srv sv;
+	ruf_client *c;
+	struct ruf_client_submit_result res;
+	ruf_diag d = {{0}};
+
+	(void)state;
+	srv_start(&sv, M_EARLY_NACK, 1, 1, 0);
+	assert_int_equal(dial(&sv, F.dev_raw, F.dev_len, dev_kx_sk, dir1, 64, &c, &d), 0);
+	assert_int_equal(ruf_client_submit(c, env_fd, NULL, &res, &d), RUF_E_WIRE_RETRY_LATER);
+	assert_int_equal(res.retry_after_s, 5);
+	ruf_client_submit_result_free(&res);
+	ruf_client_close(c);
+	srv_stop(&sv);
+}
+
+static void
+test_client_answers_pings_and_keeps_directory_updates_midstream(void **state)
+{
+	static const char *const q[] = {"hrt"};
+	struct srv sv;
+	ruf_client *c;
+	struct ruf_client_submit_result res;
+	struct ruf_client_delivery dv;
+	struct ruf_client_sink mem = {.fd = -1, .max_len = 1 << 20};
+	ruf_directory *nd;
+	ruf_diag d = {{0}};
+
+	(void)state;
+	srv_start(&sv, M_CHATTY, 2, 1, 0);
+	assert_int_equal(dial(&sv, F.dev_raw, F.dev_len, dev_kx_sk, dir1, 0, &c, &d), 0);
+	assert_int_equal(ruf_client_submit(c, env_fd, NULL, &res, &d), 0);
+	ruf_client_submit_result_free(&res);
+	nd = ruf_client_take_directory(c);
+	assert_non_null(nd);
+	assert_true(nd->version == 2);
+	ruf_directory_free(nd);
+	ruf_client_close(c);
+
+	assert_int_equal(dial(&sv, F.desk_raw, F.desk_len, desk_kx_sk, dir1, 0, &c, &d), 0);
+	assert_int_equal(ruf_client_subscribe(c, q, 1, 2, &d), 0);
+	assert_int_equal(ruf_client_next_delivery(c, 10000, &mem, &dv, &d), 0);
+	assert_memory_equal(dv.data, env, env_len);
+	free(dv.data);
+	nd = ruf_client_take_directory(c);
+	assert_non_null(nd);
+	ruf_directory_free(nd);
+	ruf_client_close(c);
+	srv_stop(&sv);
+	assert_int_equal(sv.pongs, 2);
+	assert_int_equal(sv.receipts, 1);
+}
+
 int
 main(void)
 {
@@ -743,6 +858,9 @@ main(void)
 	    cmocka_unit_test(test_client_reassembles_deliveries_and_acks),
 	    cmocka_unit_test(test_client_refuses_deliveries_over_the_sink_limit),
 	    cmocka_unit_test(test_client_reports_a_server_error_frame),
+	    cmocka_unit_test(test_client_takes_a_duplicates_receipt_without_uploading),
+	    cmocka_unit_test(test_client_stops_on_a_nack_before_the_last_chunk),
+	    cmocka_unit_test(test_client_answers_pings_and_keeps_directory_updates_midstream),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
