@@ -56,7 +56,9 @@ typedef struct ruf_client ruf_client;
  * Resolves host (name, IPv4 or IPv6 literal) and port, connects to the first
  * address that answers, runs the Noise IK handshake as initiator with
  * WireHello { our cert, now, our directory's version } and reads the
- * WireWelcome. Checks that rufd's certificate chains to the root, has the
+ * WireWelcome. If rufd closes during the handshake and the directory
+ * announces a next Noise key (hq.next_noise_pk), one more connection tries
+ * that key (HQ may have rotated it). Checks that rufd's certificate chains to the root, has the
  * server role, is not revoked by our directory, and carries the X25519 key
  * we connected to (all RUF_E_WIRE_HANDSHAKE, detail in d). A directory in
  * the Welcome is verified under the pinned root (ruf_directory_load_mem)

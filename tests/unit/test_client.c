@@ -44,9 +44,9 @@ static const char policy_text[] = "policy 1\n"
 static struct fx F;
 static struct fx_ident server_id, signer_id;
 static uint8_t server_kx_sk[32], dev_kx_sk[32], desk_kx_sk[32], other_kx_pk[32];
-static uint8_t *server_raw, *signer_raw, *dir1_raw, *dir2_raw, *dir_wrongkey_raw;
-static size_t server_len, signer_len, dir1_len, dir2_len, dir_wrongkey_len;
-static ruf_directory *dir1, *dir_wrongkey;
+static uint8_t *server_raw, *signer_raw, *dir1_raw, *dir2_raw, *dir_wrongkey_raw, *dir_rotated_raw;
+static size_t server_len, signer_len, dir1_len, dir2_len, dir_wrongkey_len, dir_rotated_len;
+static ruf_directory *dir1, *dir_wrongkey, *dir_rotated;
 static uint8_t *env;
 static size_t env_len;
 static int env_fd = -1;
@@ -60,7 +60,8 @@ kx_sk_of(uint8_t tag, uint8_t sk[32])
 }
 
 static void
-make_directory(uint64_t version, const uint8_t noise_pk[32], uint8_t **raw, size_t *len)
+make_directory(uint64_t version, const uint8_t noise_pk[32], const uint8_t *next_pk, uint8_t **raw,
+               size_t *len)
 {
 	static struct ruf_dir_queue q[3];
 	struct ruf_dir_hq hq = {0};
@@ -74,6 +75,10 @@ make_directory(uint64_t version, const uint8_t noise_pk[32], uint8_t **raw, size
 	q[2] = (struct ruf_dir_queue){.name = "triage", .epoch = 1};
 	fx_kx(tsk, q[2].pk, 0x23);
 	memcpy(hq.noise_pk, noise_pk, 32);
+	if (next_pk != NULL) {
+		hq.has_next = true;
+		memcpy(hq.next_noise_pk, next_pk, 32);
+	}
 	assert_int_equal(ruf_policy_compile(policy_text, strlen(policy_text), NULL, &pol), 0);
 	struct ruf_directory_template t = {
 	    .version = version,
@@ -114,10 +119,13 @@ setup(void **state)
 	    fx_issue(&F, &signer_id, RUF_ROLE_DIRSIGNER, 6, "dir-signer", NULL, FX_NB, FX_NA, NULL,
 	             0, NULL, 0, &signer_raw, &signer_len) != 0)
 		return -1;
-	make_directory(1, server_id.kx_pk, &dir1_raw, &dir1_len);
-	make_directory(2, server_id.kx_pk, &dir2_raw, &dir2_len);
-	make_directory(1, other_kx_pk, &dir_wrongkey_raw, &dir_wrongkey_len);
+	make_directory(1, server_id.kx_pk, NULL, &dir1_raw, &dir1_len);
+	make_directory(2, server_id.kx_pk, NULL, &dir2_raw, &dir2_len);
+	make_directory(1, other_kx_pk, NULL, &dir_wrongkey_raw, &dir_wrongkey_len);
+	make_directory(1, other_kx_pk, server_id.kx_pk, &dir_rotated_raw, &dir_rotated_len);
 	if (ruf_directory_load_mem(dir1_raw, dir1_len, F.root, FX_NOW, &dir1) != 0 ||
+	    ruf_directory_load_mem(dir_rotated_raw, dir_rotated_len, F.root, FX_NOW,
+	                           &dir_rotated) != 0 ||
 	    ruf_directory_load_mem(dir_wrongkey_raw, dir_wrongkey_len, F.root, FX_NOW,
 	                           &dir_wrongkey) != 0)
 		return -1;
@@ -145,6 +153,8 @@ teardown(void **state)
 	free(dir_wrongkey_raw);
 	ruf_directory_free(dir1);
 	ruf_directory_free(dir_wrongkey);
+	ruf_directory_free(dir_rotated);
+	free(dir_rotated_raw);
 	free(env);
 	close(env_fd);
 	fx_free(&F);
@@ -568,6 +578,23 @@ test_client_detects_a_server_without_the_directory_noise_key(void **state)
 }
 
 static void
+test_client_tries_the_next_noise_key_after_a_refusal(void **state)
+{
+	struct srv sv;
+	ruf_client *c;
+	ruf_diag d = {{0}};
+
+	(void)state;
+	/* Our directory still names the old key first; HQ already uses the next one. */
+	srv_start(&sv, M_RECEIPT, 2, 1, 0);
+	assert_int_equal(dial(&sv, F.dev_raw, F.dev_len, dev_kx_sk, dir_rotated, 0, &c, &d), 0);
+	assert_int_equal(ruf_client_ping(c, &d), 0);
+	ruf_client_close(c);
+	srv_stop(&sv);
+	assert_int_equal(sv.handshakes, 1);
+}
+
+static void
 progress_cb(void *arg, uint64_t done, uint64_t total)
 {
 	uint64_t *calls = arg;
@@ -852,6 +879,7 @@ main(void)
 	    cmocka_unit_test(test_client_handshake_pings_and_takes_a_pushed_directory),
 	    cmocka_unit_test(test_client_refuses_a_kx_key_that_is_not_its_certificates),
 	    cmocka_unit_test(test_client_detects_a_server_without_the_directory_noise_key),
+	    cmocka_unit_test(test_client_tries_the_next_noise_key_after_a_refusal),
 	    cmocka_unit_test(test_client_submit_gets_a_verified_receipt),
 	    cmocka_unit_test(test_client_resumes_an_upload_after_a_cut),
 	    cmocka_unit_test(test_client_maps_each_nack_and_a_mismatched_receipt),
