@@ -189,6 +189,7 @@ struct srv {
 	uint8_t *held;
 	uint64_t have;
 	/* What the server saw. */
+	bool v6; /* listen on ::1 instead of 127.0.0.1 */
 	int receipts, acks, handshakes, pongs;
 	bool nacked;
 	uint64_t acked_seq[4];
@@ -497,6 +498,32 @@ srv_start(struct srv *sv, int mode, int conns, uint64_t dir_version, size_t cut_
 	assert_int_equal(pthread_create(&sv->th, NULL, srv_main, sv), 0);
 }
 
+/* The same on IPv6 loopback; false (nothing started) if the host has none. */
+static bool
+srv_start6(struct srv *sv, int mode)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	socklen_t alen = sizeof(a);
+
+	memset(sv, 0, sizeof(*sv));
+	sv->mode = mode;
+	sv->conns = 1;
+	sv->dir_version = 1;
+	sv->v6 = true;
+	sv->lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sv->lfd < 0)
+		return false;
+	if (bind(sv->lfd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		close(sv->lfd);
+		return false;
+	}
+	assert_int_equal(listen(sv->lfd, 4), 0);
+	assert_int_equal(getsockname(sv->lfd, (struct sockaddr *)&a, &alen), 0);
+	sv->port = ntohs(a.sin6_port);
+	assert_int_equal(pthread_create(&sv->th, NULL, srv_main, sv), 0);
+	return true;
+}
+
 static void
 srv_stop(struct srv *sv)
 {
@@ -520,7 +547,7 @@ dial(const struct srv *sv, const uint8_t *cert, size_t cert_len, const uint8_t *
 	char port[16];
 
 	snprintf(port, sizeof(port), "%u", sv->port);
-	return ruf_client_connect("127.0.0.1", port, &id, &o, c, d);
+	return ruf_client_connect(sv->v6 ? "::1" : "127.0.0.1", port, &id, &o, c, d);
 }
 
 static void
@@ -592,6 +619,47 @@ test_client_tries_the_next_noise_key_after_a_refusal(void **state)
 	ruf_client_close(c);
 	srv_stop(&sv);
 	assert_int_equal(sv.handshakes, 1);
+}
+
+static void
+test_client_connects_over_ipv6(void **state)
+{
+	struct srv sv;
+	ruf_client *c;
+	ruf_diag d = {{0}};
+
+	(void)state;
+	if (!srv_start6(&sv, M_RECEIPT)) {
+		skip();
+		return;
+	}
+	assert_int_equal(dial(&sv, F.dev_raw, F.dev_len, dev_kx_sk, dir1, 0, &c, &d), 0);
+	assert_int_equal(ruf_client_ping(c, &d), 0);
+	ruf_client_close(c);
+	srv_stop(&sv);
+	assert_int_equal(sv.handshakes, 1);
+}
+
+static void
+test_client_reports_connection_failures(void **state)
+{
+	struct srv sv;
+	ruf_client *c;
+	ruf_diag d = {{0}};
+	struct ruf_client_identity id = {.cert = F.dev_raw,
+	                                 .cert_len = F.dev_len,
+	                                 .kx_sk = dev_kx_sk,
+	                                 .root = F.root,
+	                                 .directory = dir1};
+
+	(void)state;
+	/* A port nobody listens on: bind one, note it, close it. */
+	srv_start(&sv, M_RECEIPT, 0, 1, 0);
+	srv_stop(&sv);
+	assert_int_equal(dial(&sv, F.dev_raw, F.dev_len, dev_kx_sk, dir1, 0, &c, &d),
+	                 RUF_E_NET_CONNECT);
+	assert_null(c);
+	assert_int_equal(ruf_client_connect(NULL, "1", &id, NULL, &c, &d), RUF_E_INVAL);
 }
 
 static void
@@ -880,6 +948,8 @@ main(void)
 	    cmocka_unit_test(test_client_refuses_a_kx_key_that_is_not_its_certificates),
 	    cmocka_unit_test(test_client_detects_a_server_without_the_directory_noise_key),
 	    cmocka_unit_test(test_client_tries_the_next_noise_key_after_a_refusal),
+	    cmocka_unit_test(test_client_connects_over_ipv6),
+	    cmocka_unit_test(test_client_reports_connection_failures),
 	    cmocka_unit_test(test_client_submit_gets_a_verified_receipt),
 	    cmocka_unit_test(test_client_resumes_an_upload_after_a_cut),
 	    cmocka_unit_test(test_client_maps_each_nack_and_a_mismatched_receipt),
