@@ -2,7 +2,7 @@
  * client.h - a small blocking client for rufd (plain sockets and poll, no
  * event loop): `ruf send`, `ruf desk` and the daemon's integration tests use
  * it. One ruf_client is one TCP connection with one Noise session
- * (docs/protocol/wire.md).
+ * (docs/PROTOCOL.md).
  *
  *   c = connect(host, port, identity)          TCP, Noise IK, Hello/Welcome
  *   submit(c, envelope fd) -> receipt           resumable, pipelined chunks

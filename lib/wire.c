@@ -1,6 +1,6 @@
 /*
  * wire.c - framing, Noise session, frame codec and receipts for the
- * client <-> rufd protocol (docs/protocol/wire.md).
+ * client <-> rufd protocol (docs/PROTOCOL.md).
  *
  * Frames are validated by one function on their C form (check_frame) both
  * before encoding and after decoding, so a frame we send is exactly a frame
@@ -177,7 +177,7 @@ data_ok(const uint8_t *data, size_t len)
 	return data != NULL && len >= 1 && len <= RUF_WIRE_MAX_DATA;
 }
 
-/* The per-type rules of docs/protocol/wire.md, on the C form. */
+/* The per-type rules of docs/PROTOCOL.md, on the C form. */
 static bool
 check_frame(const struct ruf_wire_frame *f)
 {
