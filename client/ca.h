@@ -36,7 +36,7 @@ const char *ca_dir(const char *opt);
  * root key, records it under certs/ and returns its bytes (caller frees).
  */
 int ca_issue(const char *dir, const ruf_keystore *root_ks, struct ruf_cert_template *t,
-	     ruf_keystore **ks_out, uint8_t **cert_out, size_t *cert_len);
+             ruf_keystore **ks_out, uint8_t **cert_out, size_t *cert_len);
 
 /* Revoked serials from DIR/revoked, sorted and unique (caller frees *out). */
 int ca_revoked(const char *dir, uint64_t **out, size_t *n);

@@ -72,6 +72,9 @@ void cli_path(char *out, size_t outlen, const char *fmt, ...) __attribute__((for
  */
 int cli_write_file(const char *path, const void *buf, size_t len, unsigned mode, bool exclusive);
 
+/* Copies a file of at most max bytes crash-safely (never replacing dst). */
+int cli_copy_file(const char *src, const char *dst, size_t max, unsigned mode);
+
 /* Minimal JSON string escaping for --json output. */
 void cli_json_str(FILE *fp, const char *s);
 
@@ -100,7 +103,7 @@ const char *cli_home(const char *opt);
  * opens the keystore and checks its keys match the certificate.
  */
 int cli_identity_load(const char *home, bool want_keys, const struct cli_pass *pp,
-		      struct cli_identity *id);
+                      struct cli_identity *id);
 void cli_identity_free(struct cli_identity *id);
 
 #endif

@@ -36,7 +36,7 @@ ca_state_load(const char *dir, struct ca_state *st)
 		return rc;
 	}
 	if (sscanf((char *)buf, "ruf-ca-state 1\nnext_serial %llu\ndirectory_version %llu\n",
-		   &serial, &version) != 2 ||
+	           &serial, &version) != 2 ||
 	    serial < 1) {
 		free(buf);
 		cli_fail(RUF_E_FORMAT, "%s: damaged state file", path);
@@ -55,15 +55,15 @@ ca_state_save(const char *dir, const struct ca_state *st)
 	int n;
 
 	cli_path(path, sizeof(path), "%s/state", dir);
-	n = snprintf(buf, sizeof(buf), "ruf-ca-state 1\nnext_serial %" PRIu64
-		     "\ndirectory_version %" PRIu64 "\n",
-		     st->next_serial, st->directory_version);
+	n = snprintf(buf, sizeof(buf),
+	             "ruf-ca-state 1\nnext_serial %" PRIu64 "\ndirectory_version %" PRIu64 "\n",
+	             st->next_serial, st->directory_version);
 	return cli_write_file(path, buf, (size_t)n, 0600, false);
 }
 
 int
 ca_issue(const char *dir, const ruf_keystore *root_ks, struct ruf_cert_template *t,
-	 ruf_keystore **ks_out, uint8_t **cert_out, size_t *cert_len)
+         ruf_keystore **ks_out, uint8_t **cert_out, size_t *cert_len)
 {
 	const struct ruf_key *rk = ruf_keystore_find(root_ks, RUF_KEY_SIGN, RUF_KEYNAME_SIGN, 0);
 	uint8_t sign_pk[RUF_SIGN_PK_BYTES], kx_pk[RUF_KX_PK_BYTES];

@@ -114,6 +114,22 @@ cli_write_file(const char *path, const void *buf, size_t len, unsigned mode, boo
 	return rc;
 }
 
+int
+cli_copy_file(const char *src, const char *dst, size_t max, unsigned mode)
+{
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	if ((rc = ruf_file_read(src, max, &buf, &len)) != 0) {
+		cli_fail(1, "%s: %s", src, ruf_strerror(rc));
+		return rc;
+	}
+	rc = cli_write_file(dst, buf, len, mode, true);
+	free(buf);
+	return rc;
+}
+
 void
 cli_json_str(FILE *fp, const char *s)
 {
@@ -146,11 +162,11 @@ cli_keystore_open(const char *path, const struct cli_pass *pp, ruf_keystore **ou
 		char prompt[PATH_MAX + 32];
 		snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", path);
 		rc = ruf_passphrase_get(prompt, pp ? pp->file : NULL, "RUF_PASSPHRASE", false,
-					&pass, &passlen);
+		                        &pass, &passlen);
 		if (rc != 0) {
 			free(buf);
 			cli_fail(rc, "%s: %s (use --passphrase-file or RUF_PASSPHRASE)", path,
-				 ruf_strerror(rc));
+			         ruf_strerror(rc));
 			return rc;
 		}
 	}
@@ -178,11 +194,12 @@ cli_keystore_create(const char *path, const ruf_keystore *ks, const struct cli_p
 		char prompt[PATH_MAX + 48];
 		snprintf(prompt, sizeof(prompt), "New passphrase for %s: ", path);
 		rc = ruf_passphrase_get(prompt, pp ? pp->new_file : NULL, "RUF_NEW_PASSPHRASE",
-					true, &pass, &passlen);
+		                        true, &pass, &passlen);
 		if (rc != 0) {
-			cli_fail(rc, "%s: %s (use --new-passphrase-file, RUF_NEW_PASSPHRASE, or "
-				     "--no-passphrase for an unprotected key)",
-				 path, ruf_strerror(rc));
+			cli_fail(rc,
+			         "%s: %s (use --new-passphrase-file, RUF_NEW_PASSPHRASE, or "
+			         "--no-passphrase for an unprotected key)",
+			         path, ruf_strerror(rc));
 			return rc;
 		}
 	}
@@ -212,7 +229,7 @@ cli_home(const char *opt)
 
 int
 cli_identity_load(const char *home, bool want_keys, const struct cli_pass *pp,
-		  struct cli_identity *id)
+                  struct cli_identity *id)
 {
 	char path[PATH_MAX];
 	uint64_t now = ruf_now();
@@ -224,8 +241,8 @@ cli_identity_load(const char *home, bool want_keys, const struct cli_pass *pp,
 	cli_path(path, sizeof(path), "%s/root.cert", home);
 	if ((rc = ruf_cert_load(path, &id->root)) != 0) {
 		cli_fail(rc, "%s: %s%s", path, ruf_strerror(rc),
-			 rc == RUF_E_NOTFOUND ? " (is this identity enrolled? see 'ruf enroll')"
-					      : "");
+		         rc == RUF_E_NOTFOUND ? " (is this identity enrolled? see 'ruf enroll')"
+		                              : "");
 		goto fail;
 	}
 	if ((rc = ruf_cert_check_role(id->root, RUF_ROLE_ROOT)) != 0 ||
@@ -247,7 +264,7 @@ cli_identity_load(const char *home, bool want_keys, const struct cli_pass *pp,
 	if (ruf_directory_is_revoked(id->dir, id->cert->serial)) {
 		rc = RUF_E_CERT_REVOKED;
 		cli_fail(rc, "this identity (serial %llu) has been revoked by HQ",
-			 (unsigned long long)id->cert->serial);
+		         (unsigned long long)id->cert->serial);
 		goto fail;
 	}
 	if (!want_keys)
@@ -256,14 +273,15 @@ cli_identity_load(const char *home, bool want_keys, const struct cli_pass *pp,
 	if ((rc = cli_keystore_open(path, pp, &id->ks)) != 0)
 		goto fail;
 	{
-		const struct ruf_key *s = ruf_keystore_find(id->ks, RUF_KEY_SIGN, RUF_KEYNAME_SIGN, 0);
+		const struct ruf_key *s =
+		    ruf_keystore_find(id->ks, RUF_KEY_SIGN, RUF_KEYNAME_SIGN, 0);
 		const struct ruf_key *k = ruf_keystore_find(id->ks, RUF_KEY_KX, RUF_KEYNAME_KX, 0);
 		if (s == NULL || k == NULL ||
 		    sodium_memcmp(s->pk, id->cert->sign_pk, RUF_SIGN_PK_BYTES) != 0 ||
 		    sodium_memcmp(k->pk, id->cert->kx_pk, RUF_KX_PK_BYTES) != 0) {
 			rc = RUF_E_NO_KEY;
 			cli_fail(rc, "%s: keys do not match the certificate in %s/cert", path,
-				 home);
+			         home);
 			goto fail;
 		}
 	}

@@ -17,7 +17,7 @@ queue_pub_format(const struct queue_pub *q, char *out, size_t outlen)
 
 	ruf_hex(q->pk, 32, hex);
 	snprintf(out, outlen, "ruf-queue 1\nname %s\nepoch %" PRIu32 "\nkey %s\n", q->name,
-		 q->epoch, hex);
+	         q->epoch, hex);
 }
 
 static int
@@ -33,7 +33,7 @@ parse_pub(const char *path, struct queue_pub *q)
 		return rc;
 	rc = RUF_E_FORMAT;
 	if (sscanf((char *)buf, "ruf-queue 1\nname %65s\nepoch %lu\nkey %65s\n", name, &epoch,
-		   hex) == 3 &&
+	           hex) == 3 &&
 	    ruf_is_queue_name(name) && epoch >= 1 && epoch <= UINT32_MAX &&
 	    ruf_unhex(hex, q->pk, 32) == 0) {
 		memcpy(q->name, name, strlen(name) + 1); /* ruf_is_queue_name bounds it */

@@ -4,12 +4,14 @@
 int ruf_enroll_main(int argc, char *argv[]);
 int ruf_seal_main(int argc, char *argv[]);
 int ruf_open_main(int argc, char *argv[]);
+int ruf_directory_main(int argc, char *argv[]);
 
 static const struct cli_command commands[] = {
-	{"enroll", ruf_enroll_main, "Install certificate, keys and directory; pin the HQ root"},
-	{"seal", ruf_seal_main, "Seal a report (JSON) into an envelope file"},
-	{"open", ruf_open_main, "Verify and open an envelope with this identity's queue keys"},
-	{NULL, NULL, NULL},
+    {"enroll", ruf_enroll_main, "Install certificate, keys and directory; pin the HQ root"},
+    {"seal", ruf_seal_main, "Seal a report (JSON) into an envelope file"},
+    {"open", ruf_open_main, "Verify and open an envelope with this identity's queue keys"},
+    {"directory", ruf_directory_main, "Install a newer signed HQ directory, or show the one held"},
+    {NULL, NULL, NULL},
 };
 
 int

@@ -19,45 +19,38 @@
 #include "util.h"
 
 static const char usage[] =
-	"usage: ruf enroll --from DIR --directory FILE [options]\n"
-	"  --from DIR             what HQ issued: DIR/cert, DIR/keystore, DIR/root.cert\n"
-	"  --directory FILE       the current signed HQ directory\n"
-	"  --expect-root HEX      refuse unless the root key id is HEX (confirm it with HQ\n"
-	"                         out of band; printed by this command)\n"
-	"  --home DIR             where to install (default $RUF_HOME or ~/.ruf)\n"
-	"  --passphrase-file F    the keystore's passphrase (else $RUF_PASSPHRASE, tty)\n";
+    "usage: ruf enroll --from DIR --directory FILE [options]\n"
+    "  --from DIR             what HQ issued: DIR/cert, DIR/keystore, DIR/root.cert\n"
+    "  --directory FILE       the current signed HQ directory\n"
+    "  --expect-root HEX      refuse unless the root key id is HEX (confirm it with HQ\n"
+    "                         out of band; printed by this command)\n"
+    "  --home DIR             where to install (default $RUF_HOME or ~/.ruf)\n"
+    "  --passphrase-file F    the keystore's passphrase (else $RUF_PASSPHRASE, tty)\n";
 
 static int
 install(const char *from, const char *name, const char *home, const char *to, size_t max)
 {
 	char src[PATH_MAX], dst[PATH_MAX];
-	uint8_t *buf;
-	size_t len;
-	int rc;
 
 	if (from != NULL)
 		cli_path(src, sizeof(src), "%s/%s", from, name);
 	else
 		cli_path(src, sizeof(src), "%s", name);
 	cli_path(dst, sizeof(dst), "%s/%s", home, to);
-	if ((rc = ruf_file_read(src, max, &buf, &len)) != 0)
-		return cli_fail(rc, "%s: %s", src, ruf_strerror(rc)), rc;
-	rc = cli_write_file(dst, buf, len, 0600, true);
-	free(buf);
-	return rc;
+	return cli_copy_file(src, dst, max, 0600);
 }
 
 int
 ruf_enroll_main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
-		{"from", required_argument, NULL, 'f'},
-		{"directory", required_argument, NULL, 'D'},
-		{"expect-root", required_argument, NULL, 'e'},
-		{"home", required_argument, NULL, 'H'},
-		{"passphrase-file", required_argument, NULL, 'p'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"from", required_argument, NULL, 'f'},
+	    {"directory", required_argument, NULL, 'D'},
+	    {"expect-root", required_argument, NULL, 'e'},
+	    {"home", required_argument, NULL, 'H'},
+	    {"passphrase-file", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *from = NULL, *dirfile = NULL, *expect = NULL, *homearg = NULL, *home;
 	struct cli_pass pp = {0};
@@ -120,14 +113,14 @@ ruf_enroll_main(int argc, char *argv[])
 	ruf_hex(rk, sizeof(rk), kid);
 	if (expect != NULL && strcmp(expect, kid) != 0) {
 		cli_fail(EXIT_VERIFY, "the HQ root's key id is %s, not %s: refusing to pin it", kid,
-			 expect);
+		         expect);
 		rc = RUF_E_CERT_ISSUER;
 		cli_identity_free(&id);
 		goto fail;
 	}
 	if (id.cert->role != RUF_ROLE_DEVICE && id.cert->role != RUF_ROLE_DESK) {
 		cli_fail(EXIT_VERIFY, "a %s certificate cannot be enrolled in ruf",
-			 ruf_role_name(id.cert->role));
+		         ruf_role_name(id.cert->role));
 		rc = RUF_E_CERT_ROLE;
 		cli_identity_free(&id);
 		goto fail;
@@ -135,7 +128,7 @@ ruf_enroll_main(int argc, char *argv[])
 	for (size_t i = 0; i < id.cert->n_queues; i++) {
 		if (ruf_keystore_find(id.ks, RUF_KEY_QUEUE, id.cert->queues[i], 0) == NULL)
 			fprintf(stderr, "ruf: warning: no key for queue %s in the keystore\n",
-				id.cert->queues[i]);
+			        id.cert->queues[i]);
 	}
 	printf("enrolled %s %s (serial %" PRIu64 ") in %s\n", ruf_role_name(id.cert->role),
 	       id.cert->subject, id.cert->serial, home);
@@ -150,7 +143,7 @@ ruf_enroll_main(int argc, char *argv[])
 	return 0;
 fail:
 	for (const char *const *n = (const char *const[]){"root.cert", "cert", "keystore",
-							    "directory", "sequence", NULL};
+	                                                  "directory", "sequence", NULL};
 	     *n; n++) {
 		cli_path(path, sizeof(path), "%s/%s", stage, *n);
 		unlink(path);

@@ -19,12 +19,12 @@
 #include "util.h"
 
 static const char usage[] =
-	"usage: ruf open FILE [options]\n"
-	"  --save-attachments DIR  write the attachments there (hashes are always checked)\n"
-	"  --json                  print the header, verification and report as JSON\n"
-	"  --home DIR              the identity (default $RUF_HOME or ~/.ruf)\n"
-	"  --passphrase-file F     the keystore's passphrase (else $RUF_PASSPHRASE, tty)\n"
-	"exit status: 0 opened and verified, 3 refused (the reason is printed), 1 other failure\n";
+    "usage: ruf open FILE [options]\n"
+    "  --save-attachments DIR  write the attachments there (hashes are always checked)\n"
+    "  --json                  print the header, verification and report as JSON\n"
+    "  --home DIR              the identity (default $RUF_HOME or ~/.ruf)\n"
+    "  --passphrase-file F     the keystore's passphrase (else $RUF_PASSPHRASE, tty)\n"
+    "exit status: 0 opened and verified, 3 refused (the reason is printed), 1 other failure\n";
 
 static void
 print_text(const struct ruf_opened *o, const Ruf__Report *r)
@@ -63,8 +63,8 @@ print_text(const struct ruf_opened *o, const Ruf__Report *r)
 		printf("  %s  %" PRIu64 " bytes  %s  blake2b %s%s%s\n", o->attachments[i].name,
 		       o->attachments[i].size,
 		       o->attachments[i].media_type && *o->attachments[i].media_type
-			       ? o->attachments[i].media_type
-			       : "application/octet-stream",
+		           ? o->attachments[i].media_type
+		           : "application/octet-stream",
 		       hash, o->attachments[i].saved_path ? "  saved to " : "",
 		       o->attachments[i].saved_path ? o->attachments[i].saved_path : "");
 	}
@@ -110,12 +110,12 @@ int
 ruf_open_main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
-		{"save-attachments", required_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},
-		{"home", required_argument, NULL, 'H'},
-		{"passphrase-file", required_argument, NULL, 'p'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"save-attachments", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"home", required_argument, NULL, 'H'},
+	    {"passphrase-file", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *homearg = NULL, *save = NULL, *file;
 	struct cli_pass pp = {0};
@@ -160,11 +160,11 @@ ruf_open_main(int argc, char *argv[])
 	}
 	{
 		struct ruf_open_ctx ctx = {
-			.root = id.root,
-			.dir = id.dir,
-			.ks = id.ks,
-			.now = ruf_now(),
-			.attach_dir = save,
+		    .root = id.root,
+		    .dir = id.dir,
+		    .ks = id.ks,
+		    .now = ruf_now(),
+		    .attach_dir = save,
 		};
 		rc = ruf_envelope_open(fd, &ctx, &o);
 	}

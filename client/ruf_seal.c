@@ -24,12 +24,12 @@
 #include "util.h"
 
 static const char usage[] =
-	"usage: ruf seal --in REPORT.json --out FILE [options]\n"
-	"  --in FILE             the report (JSON; see docs/REPORTS.md)\n"
-	"  --out FILE            the envelope to write (must not exist)\n"
-	"  --json                print the result as JSON\n"
-	"  --home DIR            the identity (default $RUF_HOME or ~/.ruf)\n"
-	"  --passphrase-file F   the keystore's passphrase (else $RUF_PASSPHRASE, tty)\n";
+    "usage: ruf seal --in REPORT.json --out FILE [options]\n"
+    "  --in FILE             the report (JSON; see docs/REPORTS.md)\n"
+    "  --out FILE            the envelope to write (must not exist)\n"
+    "  --json                print the result as JSON\n"
+    "  --home DIR            the identity (default $RUF_HOME or ~/.ruf)\n"
+    "  --passphrase-file F   the keystore's passphrase (else $RUF_PASSPHRASE, tty)\n";
 
 /* Takes the next per-device sequence number; it is durable before use, so never reused. */
 static int
@@ -62,13 +62,13 @@ int
 ruf_seal_main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
-		{"in", required_argument, NULL, 'i'},
-		{"out", required_argument, NULL, 'o'},
-		{"json", no_argument, NULL, 'j'},
-		{"home", required_argument, NULL, 'H'},
-		{"passphrase-file", required_argument, NULL, 'p'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"in", required_argument, NULL, 'i'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"home", required_argument, NULL, 'H'},
+	    {"passphrase-file", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *in = NULL, *out = NULL, *homearg = NULL;
 	struct cli_pass pp = {0};
@@ -138,23 +138,23 @@ ruf_seal_main(int argc, char *argv[])
 	}
 	loaded = true;
 	if (rh.kind == RUF_KIND_REPLY ? id.cert->role != RUF_ROLE_DESK
-				      : id.cert->role != RUF_ROLE_DEVICE) {
+	                              : id.cert->role != RUF_ROLE_DEVICE) {
 		rc = RUF_E_CERT_ROLE;
 		cli_fail(1, "a %s cannot send a %s", ruf_role_name(id.cert->role),
-			 ruf_kind_name(rh.kind));
+		         ruf_kind_name(rh.kind));
 		goto out;
 	}
 	if (rh.kind != RUF_KIND_REPLY && !ruf_cert_permits_situation(id.cert, rh.situation)) {
 		rc = RUF_E_CERT_PERMISSION;
 		cli_fail(1, "%s: this device is not enrolled to report on situation '%s'", in,
-			 rh.situation);
+		         rh.situation);
 		goto out;
 	}
 	if (rh.kind != RUF_KIND_REPLY && id.cert->country && id.cert->country[0] &&
 	    strcmp(id.cert->country, rh.country) != 0) {
 		rc = RUF_E_CERT_PERMISSION;
 		cli_fail(1, "%s: country '%s' differs from this device's country '%s'", in,
-			 rh.country, id.cert->country);
+		         rh.country, id.cert->country);
 		goto out;
 	}
 	if ((rc = ruf_route_eval(id.dir->policy, &rh, &qs)) != 0) {
@@ -177,8 +177,8 @@ ruf_seal_main(int argc, char *argv[])
 		}
 		for (size_t i = 0; i < rin.n_attachments; i++)
 			att[i] = (struct ruf_seal_attachment){rin.attachments[i].name,
-							      rin.attachments[i].media_type,
-							      rin.attachments[i].path};
+			                                      rin.attachments[i].media_type,
+			                                      rin.attachments[i].path};
 	}
 	if ((rc = ruf_report_encode(rin.report, &report, &rlen)) != 0) {
 		cli_fail(1, "encoding the report: %s", ruf_strerror(rc));
@@ -200,16 +200,16 @@ ruf_seal_main(int argc, char *argv[])
 	{
 		const struct ruf_key *sk = ruf_keystore_find(id.ks, RUF_KEY_SIGN, "sign", 0);
 		struct ruf_seal_params p = {
-			.hdr = &hdr,
-			.report = report,
-			.report_len = rlen,
-			.attachments = att,
-			.n_attachments = rin.n_attachments,
-			.recipients = rcpt,
-			.n_recipients = qs.n,
-			.device_cert = id.cert->raw,
-			.device_cert_len = id.cert->rawlen,
-			.sign_sk = sk->sk,
+		    .hdr = &hdr,
+		    .report = report,
+		    .report_len = rlen,
+		    .attachments = att,
+		    .n_attachments = rin.n_attachments,
+		    .recipients = rcpt,
+		    .n_recipients = qs.n,
+		    .device_cert = id.cert->raw,
+		    .device_cert_len = id.cert->rawlen,
+		    .sign_sk = sk->sk,
 		};
 		cli_path(tmp, sizeof(tmp), "%s.tmp.%ld", out, (long)getpid());
 		if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1) {

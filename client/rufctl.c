@@ -8,12 +8,12 @@ int rufctl_directory_main(int argc, char *argv[]);
 int rufctl_inspect_main(int argc, char *argv[]);
 
 static const struct cli_command commands[] = {
-	{"init", rufctl_init_main, "Create the HQ root, directory signer and server identity"},
-	{"cert", rufctl_cert_main, "Issue, revoke and list device, desk and server certificates"},
-	{"queue", rufctl_queue_main, "Create a queue key pair (its private half goes to desks)"},
-	{"directory", rufctl_directory_main, "Compile policy, keys and revocations; sign"},
-	{"inspect", rufctl_inspect_main, "Show the clear parts of an envelope, cert or directory"},
-	{NULL, NULL, NULL},
+    {"init", rufctl_init_main, "Create the HQ root, directory signer and server identity"},
+    {"cert", rufctl_cert_main, "Issue, revoke and list device, desk and server certificates"},
+    {"queue", rufctl_queue_main, "Create a queue key pair (its private half goes to desks)"},
+    {"directory", rufctl_directory_main, "Compile policy, keys and revocations; sign"},
+    {"inspect", rufctl_inspect_main, "Show the clear parts of an envelope, cert or directory"},
+    {NULL, NULL, NULL},
 };
 
 int

@@ -16,42 +16,28 @@
 #define MAX_PERMS 256
 
 static const char usage[] =
-	"usage: rufctl cert issue --role ROLE --subject NAME --out DIR [options]\n"
-	"       rufctl cert revoke SERIAL [--reason TEXT]\n"
-	"       rufctl cert list [--json]\n"
-	"issue options:\n"
-	"  --role device|desk|server   what the identity is\n"
-	"  --subject NAME              its name (lower-case letters, digits, '-')\n"
-	"  --country CC                device: the country it reports from (e.g. sd)\n"
-	"  --situation S               device: a situation it may report on (repeat; '*' = any)\n"
-	"  --queue Q                   desk: a queue it reads (repeat); its key is included\n"
-	"  --validity DUR              lifetime (default 365d)\n"
-	"  --out DIR                   where to write keystore, cert and root.cert\n"
-	"  --kdf LEVEL                 Argon2id limits for the new keystore\n"
-	"  --new-passphrase-file F     the new keystore's passphrase (else $RUF_NEW_PASSPHRASE, tty)\n"
-	"  --no-passphrase             leave the new keystore unprotected\n"
-	"common options:\n"
-	"  --dir DIR                   the HQ administration directory (default $RUFCTL_DIR or ./hq)\n"
-	"  --passphrase-file F         passphrase of the HQ keys (else $RUF_PASSPHRASE, tty)\n";
-
-static int
-copy_file(const char *from, const char *to)
-{
-	uint8_t *buf;
-	size_t len;
-	int rc;
-
-	if ((rc = ruf_file_read(from, 1u << 20, &buf, &len)) != 0)
-		return cli_fail(rc, "%s: %s", from, ruf_strerror(rc)), rc;
-	rc = cli_write_file(to, buf, len, 0644, true);
-	free(buf);
-	return rc;
-}
+    "usage: rufctl cert issue --role ROLE --subject NAME --out DIR [options]\n"
+    "       rufctl cert revoke SERIAL [--reason TEXT]\n"
+    "       rufctl cert list [--json]\n"
+    "issue options:\n"
+    "  --role device|desk|server   what the identity is\n"
+    "  --subject NAME              its name (lower-case letters, digits, '-')\n"
+    "  --country CC                device: the country it reports from (e.g. sd)\n"
+    "  --situation S               device: a situation it may report on (repeat; '*' = any)\n"
+    "  --queue Q                   desk: a queue it reads (repeat); its key is included\n"
+    "  --validity DUR              lifetime (default 365d)\n"
+    "  --out DIR                   where to write keystore, cert and root.cert\n"
+    "  --kdf LEVEL                 Argon2id limits for the new keystore\n"
+    "  --new-passphrase-file F     the new keystore's passphrase (else $RUF_NEW_PASSPHRASE, tty)\n"
+    "  --no-passphrase             leave the new keystore unprotected\n"
+    "common options:\n"
+    "  --dir DIR                   the HQ administration directory (default $RUFCTL_DIR or ./hq)\n"
+    "  --passphrase-file F         passphrase of the HQ keys (else $RUF_PASSPHRASE, tty)\n";
 
 /* Adds the private halves of the named queue keys to ks (desks read with them). */
 static int
 add_queue_keys(const char *dir, const struct cli_pass *pp, ruf_keystore *ks,
-	       const char *const *queues, size_t n)
+               const char *const *queues, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		char path[PATH_MAX];
@@ -62,8 +48,8 @@ add_queue_keys(const char *dir, const struct cli_pass *pp, ruf_keystore *ks,
 		cli_path(path, sizeof(path), "%s/queues/%s.key", dir, queues[i]);
 		if (access(path, F_OK) != 0)
 			return cli_fail(RUF_E_NOTFOUND,
-					"queue '%s' has no key (rufctl queue create %s)",
-					queues[i], queues[i]),
+			                "queue '%s' has no key (rufctl queue create %s)", queues[i],
+			                queues[i]),
 			       RUF_E_NOTFOUND;
 		if ((rc = cli_keystore_open(path, pp, &qks)) != 0)
 			return rc;
@@ -79,8 +65,7 @@ add_queue_keys(const char *dir, const struct cli_pass *pp, ruf_keystore *ks,
 		}
 		ruf_keystore_free(qks);
 		if (added == 0)
-			return cli_fail(RUF_E_NO_KEY, "%s: holds no queue key", path),
-			       RUF_E_NO_KEY;
+			return cli_fail(RUF_E_NO_KEY, "%s: holds no queue key", path), RUF_E_NO_KEY;
 	}
 	return 0;
 }
@@ -89,20 +74,20 @@ static int
 cert_issue(int argc, char *argv[])
 {
 	static const struct option opts[] = {
-		{"role", required_argument, NULL, 'r'},
-		{"subject", required_argument, NULL, 's'},
-		{"country", required_argument, NULL, 'c'},
-		{"situation", required_argument, NULL, 'S'},
-		{"queue", required_argument, NULL, 'q'},
-		{"validity", required_argument, NULL, 'V'},
-		{"out", required_argument, NULL, 'o'},
-		{"kdf", required_argument, NULL, 'k'},
-		{"new-passphrase-file", required_argument, NULL, 'N'},
-		{"no-passphrase", no_argument, NULL, 'n'},
-		{"dir", required_argument, NULL, 'd'},
-		{"passphrase-file", required_argument, NULL, 'p'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"role", required_argument, NULL, 'r'},
+	    {"subject", required_argument, NULL, 's'},
+	    {"country", required_argument, NULL, 'c'},
+	    {"situation", required_argument, NULL, 'S'},
+	    {"queue", required_argument, NULL, 'q'},
+	    {"validity", required_argument, NULL, 'V'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"kdf", required_argument, NULL, 'k'},
+	    {"new-passphrase-file", required_argument, NULL, 'N'},
+	    {"no-passphrase", no_argument, NULL, 'n'},
+	    {"dir", required_argument, NULL, 'd'},
+	    {"passphrase-file", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *situations[MAX_PERMS], *queues[MAX_PERMS];
 	size_t n_sit = 0, n_q = 0, len;
@@ -120,7 +105,8 @@ cert_issue(int argc, char *argv[])
 		case 'r':
 			if ((t.role = ruf_role_parse(optarg)) != RUF_ROLE_DEVICE &&
 			    t.role != RUF_ROLE_DESK && t.role != RUF_ROLE_SERVER)
-				return cli_fail(EXIT_USAGE, "--role: expected device, desk or server");
+				return cli_fail(EXIT_USAGE,
+				                "--role: expected device, desk or server");
 			break;
 		case 's':
 			t.subject = optarg;
@@ -173,14 +159,16 @@ cert_issue(int argc, char *argv[])
 		return EXIT_USAGE;
 	}
 	if (!ruf_is_ident(t.subject))
-		return cli_fail(EXIT_USAGE, "--subject: '%s' is not a name of lower-case letters, "
-					    "digits and '-' (at most 32)", t.subject);
+		return cli_fail(EXIT_USAGE,
+		                "--subject: '%s' is not a name of lower-case letters, "
+		                "digits and '-' (at most 32)",
+		                t.subject);
 	if (t.country != NULL && !ruf_is_ident(t.country))
 		return cli_fail(EXIT_USAGE, "--country: '%s' is not a country code", t.country);
 	for (size_t i = 0; i < n_sit; i++)
 		if (strcmp(situations[i], "*") != 0 && !ruf_is_ident(situations[i]))
 			return cli_fail(EXIT_USAGE, "--situation: '%s' is not a situation name",
-					situations[i]);
+			                situations[i]);
 	for (size_t i = 0; i < n_q; i++)
 		if (!ruf_is_queue_name(queues[i]))
 			return cli_fail(EXIT_USAGE, "--queue: '%s' is not a queue name", queues[i]);
@@ -203,7 +191,7 @@ cert_issue(int argc, char *argv[])
 		cli_path(path, sizeof(path), "%s/queues/%s.key", dir, queues[i]);
 		if (access(path, F_OK) != 0)
 			return cli_fail(1, "queue '%s' has no key (rufctl queue create %s)",
-					queues[i], queues[i]);
+			                queues[i], queues[i]);
 	}
 	cli_path(path, sizeof(path), "%s/root.key", dir);
 	if ((rc = cli_keystore_open(path, &pp, &root_ks)) != 0)
@@ -223,7 +211,7 @@ cert_issue(int argc, char *argv[])
 		goto out;
 	cli_path(from, sizeof(from), "%s/root.cert", dir);
 	cli_path(path, sizeof(path), "%s/root.cert", out);
-	if ((rc = copy_file(from, path)) != 0)
+	if ((rc = cli_copy_file(from, path, RUF_CERT_MAX, 0644)) != 0)
 		goto out;
 	cli_path(path, sizeof(path), "%s/keystore", out);
 	if ((rc = cli_keystore_create(path, ks, &pp)) != 0)
@@ -241,10 +229,10 @@ static int
 cert_revoke(int argc, char *argv[])
 {
 	static const struct option opts[] = {
-		{"reason", required_argument, NULL, 'r'},
-		{"dir", required_argument, NULL, 'd'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"reason", required_argument, NULL, 'r'},
+	    {"dir", required_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *reason = "unspecified", *dirarg = NULL, *dir;
 	unsigned long long serial;
@@ -284,7 +272,8 @@ cert_revoke(int argc, char *argv[])
 	dir = ca_dir(dirarg);
 	cli_path(path, sizeof(path), "%s/certs/%llu.cert", dir, serial);
 	if (access(path, F_OK) != 0)
-		return cli_fail(1, "no certificate with serial %llu was issued from %s", serial, dir);
+		return cli_fail(1, "no certificate with serial %llu was issued from %s", serial,
+		                dir);
 	if ((rc = ca_revoked(dir, &revoked, &n_revoked)) != 0)
 		return cli_exit_for(rc);
 	for (size_t i = 0; i < n_revoked; i++) {
@@ -307,7 +296,7 @@ cert_revoke(int argc, char *argv[])
 		char when[21];
 		ruf_time_fmt(ruf_now(), when);
 		len = (size_t)sprintf(text, "%s%llu %s %s\n", old ? (char *)old : "", serial, when,
-				      reason);
+		                      reason);
 	}
 	free(old);
 	rc = cli_write_file(path, text, len, 0600, false);
@@ -330,10 +319,10 @@ static int
 cert_list(int argc, char *argv[])
 {
 	static const struct option opts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"dir", required_argument, NULL, 'd'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"json", no_argument, NULL, 'j'},
+	    {"dir", required_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *dirarg = NULL, *dir;
 	bool json = false, first = true;
@@ -406,7 +395,8 @@ cert_list(int argc, char *argv[])
 			printf("%-7" PRIu64 " %-16s %-20s %-8s %-20s %s\n", cert->serial,
 			       ruf_role_name(cert->role), cert->subject,
 			       cert->country && *cert->country ? cert->country : "-", when,
-			       rev ? "revoked" : (cert->not_after < ruf_now() ? "expired" : "valid"));
+			       rev ? "revoked"
+			           : (cert->not_after < ruf_now() ? "expired" : "valid"));
 		}
 		ruf_cert_free(cert);
 	}

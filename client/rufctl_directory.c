@@ -17,13 +17,13 @@
 #define MAX_ADDRS 16
 
 static const char usage[] =
-	"usage: rufctl directory publish --policy FILE [options]\n"
-	"  --policy FILE            the routing policy (text; see docs/PROTOCOL.md)\n"
-	"  --expires DUR            lifetime of this directory (default 30d)\n"
-	"  --hq-address HOST:PORT   where clients reach rufd (repeat; at most 16)\n"
-	"  --out FILE               also write the directory here (always kept as DIR/directory)\n"
-	"  --dir DIR                the HQ administration directory\n"
-	"  --passphrase-file F      passphrase of the directory signer key\n";
+    "usage: rufctl directory publish --policy FILE [options]\n"
+    "  --policy FILE            the routing policy (text; see docs/PROTOCOL.md)\n"
+    "  --expires DUR            lifetime of this directory (default 30d)\n"
+    "  --hq-address HOST:PORT   where clients reach rufd (repeat; at most 16)\n"
+    "  --out FILE               also write the directory here (always kept as DIR/directory)\n"
+    "  --dir DIR                the HQ administration directory\n"
+    "  --passphrase-file F      passphrase of the directory signer key\n";
 
 struct queue_check {
 	const char *policy_path;
@@ -40,11 +40,12 @@ check_queue(const char *queue, unsigned line, void *ctx)
 		if (strcmp(qc->qs[i].name, queue) == 0)
 			return 0;
 	if (line == 0)
-		cli_fail(1, "%s: queue %s (for unmatched reports) has no key: rufctl queue create %s",
-			 qc->policy_path, queue, queue);
+		cli_fail(1,
+		         "%s: queue %s (for unmatched reports) has no key: rufctl queue create %s",
+		         qc->policy_path, queue, queue);
 	else
 		cli_fail(1, "%s: line %u: queue %s has no key: rufctl queue create %s",
-			 qc->policy_path, line, queue, queue);
+		         qc->policy_path, line, queue, queue);
 	return RUF_E_DIR_NO_QUEUE;
 }
 
@@ -52,14 +53,14 @@ static int
 publish(int argc, char *argv[])
 {
 	static const struct option opts[] = {
-		{"policy", required_argument, NULL, 'P'},
-		{"expires", required_argument, NULL, 'e'},
-		{"hq-address", required_argument, NULL, 'a'},
-		{"out", required_argument, NULL, 'o'},
-		{"dir", required_argument, NULL, 'd'},
-		{"passphrase-file", required_argument, NULL, 'p'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"policy", required_argument, NULL, 'P'},
+	    {"expires", required_argument, NULL, 'e'},
+	    {"hq-address", required_argument, NULL, 'a'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"dir", required_argument, NULL, 'd'},
+	    {"passphrase-file", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *policy_path = NULL, *out = NULL, *dirarg = NULL, *dir;
 	char *addrs[MAX_ADDRS], path[PATH_MAX];
@@ -160,15 +161,15 @@ publish(int argc, char *argv[])
 		const struct ruf_key *sk = ruf_keystore_find(ks, RUF_KEY_SIGN, RUF_KEYNAME_SIGN, 0);
 		struct ruf_dir_hq hq = {.addresses = addrs, .n_addresses = n_addrs};
 		struct ruf_directory_template t = {
-			.version = st.directory_version + 1,
-			.issued_at = now,
-			.expires_at = now + expires,
-			.queues = dq,
-			.n_queues = n_q,
-			.revoked = revoked,
-			.n_revoked = n_rev,
-			.hq = &hq,
-			.policy = policy,
+		    .version = st.directory_version + 1,
+		    .issued_at = now,
+		    .expires_at = now + expires,
+		    .queues = dq,
+		    .n_queues = n_q,
+		    .revoked = revoked,
+		    .n_revoked = n_rev,
+		    .hq = &hq,
+		    .policy = policy,
 		};
 		memcpy(hq.noise_pk, server->kx_pk, 32);
 		if (sk == NULL) {

@@ -17,17 +17,17 @@
 #include "util.h"
 
 static const char usage[] =
-	"usage: rufctl init DIR [options]\n"
-	"  --root-validity DUR      root certificate lifetime (default 3650d)\n"
-	"  --validity DUR           directory signer and server lifetime (default 730d)\n"
-	"  --kdf LEVEL              Argon2id limits: interactive, moderate (default), sensitive\n"
-	"  --new-passphrase-file F  passphrase for the new keystores (else $RUF_NEW_PASSPHRASE, tty)\n"
-	"  --no-passphrase          store the root and signer keys unprotected (not recommended)\n"
-	"  --server-no-passphrase   store the server key unprotected (for rufd under systemd)\n";
+    "usage: rufctl init DIR [options]\n"
+    "  --root-validity DUR      root certificate lifetime (default 3650d)\n"
+    "  --validity DUR           directory signer and server lifetime (default 730d)\n"
+    "  --kdf LEVEL              Argon2id limits: interactive, moderate (default), sensitive\n"
+    "  --new-passphrase-file F  passphrase for the new keystores (else $RUF_NEW_PASSPHRASE, tty)\n"
+    "  --no-passphrase          store the root and signer keys unprotected (not recommended)\n"
+    "  --server-no-passphrase   store the server key unprotected (for rufd under systemd)\n";
 
 static int
 new_identity(const char *dir, const char *name, const ruf_keystore *root_ks,
-	     struct ruf_cert_template *t, const struct cli_pass *pp)
+             struct ruf_cert_template *t, const struct cli_pass *pp)
 {
 	char path[PATH_MAX];
 	ruf_keystore *ks;
@@ -52,14 +52,14 @@ int
 rufctl_init_main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
-		{"root-validity", required_argument, NULL, 'R'},
-		{"validity", required_argument, NULL, 'V'},
-		{"kdf", required_argument, NULL, 'k'},
-		{"new-passphrase-file", required_argument, NULL, 'N'},
-		{"no-passphrase", no_argument, NULL, 'n'},
-		{"server-no-passphrase", no_argument, NULL, 's'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"root-validity", required_argument, NULL, 'R'},
+	    {"validity", required_argument, NULL, 'V'},
+	    {"kdf", required_argument, NULL, 'k'},
+	    {"new-passphrase-file", required_argument, NULL, 'N'},
+	    {"no-passphrase", no_argument, NULL, 'n'},
+	    {"server-no-passphrase", no_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct cli_pass pp = {0}, server_pp;
 	uint64_t root_validity = 3650 * 86400ull, validity = 730 * 86400ull, now = ruf_now();
@@ -118,7 +118,8 @@ rufctl_init_main(int argc, char *argv[])
 
 	/* The root: self-signed, serial 1. */
 	if ((rc = ruf_keystore_new(&root_ks)) != 0 ||
-	    (rc = ruf_keystore_generate(root_ks, RUF_KEY_SIGN, RUF_KEYNAME_SIGN, 0, sign_pk)) != 0 ||
+	    (rc = ruf_keystore_generate(root_ks, RUF_KEY_SIGN, RUF_KEYNAME_SIGN, 0, sign_pk)) !=
+	        0 ||
 	    (rc = ruf_keystore_generate(root_ks, RUF_KEY_KX, RUF_KEYNAME_KX, 0, kx_pk)) != 0) {
 		cli_fail(1, "generating the root key: %s", ruf_strerror(rc));
 		goto out;
@@ -126,13 +127,13 @@ rufctl_init_main(int argc, char *argv[])
 	{
 		const struct ruf_key *rk = ruf_keystore_find(root_ks, RUF_KEY_SIGN, "sign", 0);
 		struct ruf_cert_template t = {
-			.role = RUF_ROLE_ROOT,
-			.serial = 1,
-			.subject = "hq-root",
-			.not_before = now - 3600,
-			.not_after = now + root_validity,
-			.sign_pk = sign_pk,
-			.kx_pk = kx_pk,
+		    .role = RUF_ROLE_ROOT,
+		    .serial = 1,
+		    .subject = "hq-root",
+		    .not_before = now - 3600,
+		    .not_after = now + root_validity,
+		    .sign_pk = sign_pk,
+		    .kx_pk = kx_pk,
 		};
 		if ((rc = ruf_cert_issue(&t, rk->sk, rk->pk, &cert, &len)) != 0) {
 			cli_fail(1, "signing the root certificate: %s", ruf_strerror(rc));
@@ -153,20 +154,20 @@ rufctl_init_main(int argc, char *argv[])
 
 	{
 		struct ruf_cert_template t = {
-			.role = RUF_ROLE_DIRSIGNER,
-			.subject = "hq-directory",
-			.not_before = now - 3600,
-			.not_after = now + validity,
+		    .role = RUF_ROLE_DIRSIGNER,
+		    .subject = "hq-directory",
+		    .not_before = now - 3600,
+		    .not_after = now + validity,
 		};
 		if ((rc = new_identity(dir, "dirsigner", root_ks, &t, &pp)) != 0)
 			goto out;
 	}
 	{
 		struct ruf_cert_template t = {
-			.role = RUF_ROLE_SERVER,
-			.subject = "hq-server",
-			.not_before = now - 3600,
-			.not_after = now + validity,
+		    .role = RUF_ROLE_SERVER,
+		    .subject = "hq-server",
+		    .not_before = now - 3600,
+		    .not_after = now + validity,
 		};
 		server_pp = pp;
 		server_pp.none = server_nopass || pp.none;

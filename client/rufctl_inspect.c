@@ -36,9 +36,10 @@ print_cert(const ruf_cert *c, const ruf_cert *root, bool json)
 		cli_json_str(stdout, c->subject);
 		printf(", \"country\": ");
 		cli_json_str(stdout, c->country ? c->country : "");
-		printf(", \"not_before\": \"%s\", \"not_after\": \"%s\", \"issuer_key_id\": \"%s\", "
-		       "\"sign_pk\": \"%s\", \"kx_pk\": \"%s\", \"situations\": [",
-		       nb, na, kid, spk, kpk);
+		printf(
+		    ", \"not_before\": \"%s\", \"not_after\": \"%s\", \"issuer_key_id\": \"%s\", "
+		    "\"sign_pk\": \"%s\", \"kx_pk\": \"%s\", \"situations\": [",
+		    nb, na, kid, spk, kpk);
 		for (size_t i = 0; i < c->n_situations; i++) {
 			printf(i ? ", " : "");
 			cli_json_str(stdout, c->situations[i]);
@@ -48,16 +49,15 @@ print_cert(const ruf_cert *c, const ruf_cert *root, bool json)
 			printf(i ? ", " : "");
 			cli_json_str(stdout, c->queues[i]);
 		}
-		printf("], \"verified\": %s}\n",
-		       vrc == 1 ? "null" : (vrc == 0 ? "true" : "false"));
+		printf("], \"verified\": %s}\n", vrc == 1 ? "null" : (vrc == 0 ? "true" : "false"));
 		return;
 	}
 	printf("certificate\n  role        %s\n  serial      %" PRIu64 "\n  subject     %s\n",
 	       ruf_role_name(c->role), c->serial, c->subject);
 	if (c->country && *c->country)
 		printf("  country     %s\n", c->country);
-	printf("  valid       %s .. %s\n  issuer id   %s\n  sign key    %s\n  x25519 key  %s\n",
-	       nb, na, kid, spk, kpk);
+	printf("  valid       %s .. %s\n  issuer id   %s\n  sign key    %s\n  x25519 key  %s\n", nb,
+	       na, kid, spk, kpk);
 	for (size_t i = 0; i < c->n_situations; i++)
 		printf("  situation   %s\n", c->situations[i]);
 	for (size_t i = 0; i < c->n_queues; i++)
@@ -65,8 +65,8 @@ print_cert(const ruf_cert *c, const ruf_cert *root, bool json)
 	if (vrc == 1)
 		printf("  verified    not checked (no root given)\n");
 	else
-		printf("  verified    %s\n", vrc == 0 ? "yes, under the given root"
-						  : ruf_strerror(vrc));
+		printf("  verified    %s\n",
+		       vrc == 0 ? "yes, under the given root" : ruf_strerror(vrc));
 }
 
 static void
@@ -80,7 +80,8 @@ print_directory(const ruf_directory *d, bool json)
 	ruf_hex(d->hq.noise_pk, 32, hex);
 	if (json) {
 		printf("{\"type\": \"directory\", \"version\": %" PRIu64 ", \"issued_at\": \"%s\", "
-		       "\"expires_at\": \"%s\", \"signer_serial\": %" PRIu64 ", \"hq_noise_pk\": \"%s\", "
+		       "\"expires_at\": \"%s\", \"signer_serial\": %" PRIu64
+		       ", \"hq_noise_pk\": \"%s\", "
 		       "\"queues\": [",
 		       d->version, ia, ea, d->signer->serial, hex);
 		for (size_t i = 0; i < d->n_queues; i++) {
@@ -133,11 +134,11 @@ print_envelope(const struct ruf_env_info *e, int vrc, bool json)
 	ruf_hex(e->hash, 32, hash);
 	ruf_time_fmt(e->hdr.created, created);
 	if (json) {
-		printf("{\"type\": \"envelope\", \"message_id\": \"%s\", \"created\": \"%s\", "
-		       "\"sequence\": %" PRIu64 ", \"device_serial\": %" PRIu64 ", \"kind\": \"%s\", "
-		       "\"situation\": ",
-		       id, created, e->hdr.sequence, e->hdr.device_serial,
-		       ruf_kind_name(e->hdr.kind));
+		printf(
+		    "{\"type\": \"envelope\", \"message_id\": \"%s\", \"created\": \"%s\", "
+		    "\"sequence\": %" PRIu64 ", \"device_serial\": %" PRIu64 ", \"kind\": \"%s\", "
+		    "\"situation\": ",
+		    id, created, e->hdr.sequence, e->hdr.device_serial, ruf_kind_name(e->hdr.kind));
 		cli_json_str(stdout, e->hdr.situation);
 		printf(", \"country\": ");
 		cli_json_str(stdout, e->hdr.country);
@@ -184,19 +185,19 @@ print_envelope(const struct ruf_env_info *e, int vrc, bool json)
 	if (vrc == 1)
 		printf("  verified    not checked (no root given)\n");
 	else
-		printf("  verified    %s\n", vrc == 0 ? "yes: sender certificate and signature"
-						  : ruf_strerror(vrc));
+		printf("  verified    %s\n",
+		       vrc == 0 ? "yes: sender certificate and signature" : ruf_strerror(vrc));
 }
 
 int
 rufctl_inspect_main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
-		{"root", required_argument, NULL, 'r'},
-		{"dir", required_argument, NULL, 'd'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"root", required_argument, NULL, 'r'},
+	    {"dir", required_argument, NULL, 'd'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *root_path = NULL, *dirarg = NULL, *file;
 	char path[PATH_MAX];
@@ -243,7 +244,8 @@ rufctl_inspect_main(int argc, char *argv[])
 		rc = cli_fail(1, "%s: cannot open", file);
 		goto out;
 	}
-	if (ruf_pread_all(fd, magic, sizeof(magic), 0) == 0 && memcmp(magic, "RUFENV\r\n", 8) == 0) {
+	if (ruf_pread_all(fd, magic, sizeof(magic), 0) == 0 &&
+	    memcmp(magic, "RUFENV\r\n", 8) == 0) {
 		struct ruf_env_info *info = NULL;
 		int vrc = 1;
 		if ((rc = ruf_envelope_inspect(fd, &info)) != 0) {
@@ -284,17 +286,19 @@ rufctl_inspect_main(int argc, char *argv[])
 		goto out;
 	}
 	if (root == NULL) {
-		rc = cli_fail(1, "%s: not an envelope, keystore or certificate; to read a directory "
-				 "give the HQ root with --root",
-			      file);
+		rc = cli_fail(1,
+		              "%s: not an envelope, keystore or certificate; to read a directory "
+		              "give the HQ root with --root",
+		              file);
 		goto out;
 	}
 	if ((rc = ruf_directory_load_mem(buf, len, root, ruf_now(), &d)) == 0) {
 		print_directory(d, json);
 		goto out;
 	}
-	rc = cli_fail(EXIT_VERIFY, "%s: not an envelope, keystore, certificate or valid directory (%s)",
-		      file, ruf_strerror(rc));
+	rc = cli_fail(EXIT_VERIFY,
+	              "%s: not an envelope, keystore, certificate or valid directory (%s)", file,
+	              ruf_strerror(rc));
 out:
 	if (fd != -1)
 		close(fd);

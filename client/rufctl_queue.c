@@ -19,25 +19,26 @@
 #include "queue_pub.h"
 #include "util.h"
 
-static const char usage[] = "usage: rufctl queue create NAME [options]\n"
-			    "       rufctl queue list [--json]\n"
-			    "  --epoch N                key epoch (default 1)\n"
-			    "  --kdf LEVEL              Argon2id limits for the queue keystore\n"
-			    "  --new-passphrase-file F  its passphrase (else $RUF_NEW_PASSPHRASE, tty)\n"
-			    "  --no-passphrase          leave it unprotected\n"
-			    "  --dir DIR                the HQ administration directory\n";
+static const char usage[] =
+    "usage: rufctl queue create NAME [options]\n"
+    "       rufctl queue list [--json]\n"
+    "  --epoch N                key epoch (default 1)\n"
+    "  --kdf LEVEL              Argon2id limits for the queue keystore\n"
+    "  --new-passphrase-file F  its passphrase (else $RUF_NEW_PASSPHRASE, tty)\n"
+    "  --no-passphrase          leave it unprotected\n"
+    "  --dir DIR                the HQ administration directory\n";
 
 static int
 queue_create(int argc, char *argv[])
 {
 	static const struct option opts[] = {
-		{"epoch", required_argument, NULL, 'e'},
-		{"kdf", required_argument, NULL, 'k'},
-		{"new-passphrase-file", required_argument, NULL, 'N'},
-		{"no-passphrase", no_argument, NULL, 'n'},
-		{"dir", required_argument, NULL, 'd'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"epoch", required_argument, NULL, 'e'},
+	    {"kdf", required_argument, NULL, 'k'},
+	    {"new-passphrase-file", required_argument, NULL, 'N'},
+	    {"no-passphrase", no_argument, NULL, 'n'},
+	    {"dir", required_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct cli_pass pp = {0};
 	struct queue_pub q = {.epoch = 1};
@@ -82,7 +83,8 @@ queue_create(int argc, char *argv[])
 	}
 	name = argv[optind];
 	if (!ruf_is_queue_name(name))
-		return cli_fail(EXIT_USAGE, "'%s' is not a queue name (e.g. sag, itf.darfur)", name);
+		return cli_fail(EXIT_USAGE, "'%s' is not a queue name (e.g. sag, itf.darfur)",
+		                name);
 	dir = ca_dir(dirarg);
 	cli_path(path, sizeof(path), "%s/queues/%s.pub", dir, name);
 	if (access(path, F_OK) == 0)

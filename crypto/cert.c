@@ -1,7 +1,7 @@
 /*
  * cert.c - ruf certificates: parse, verify, issue.
  *
- * The wire format is in docs/protocol/certificate.md. Parsing checks the
+ * The wire format is in docs/PROTOCOL.md. Parsing checks the
  * structure completely (both protobuf layers strictly, every field's range)
  * before any signature is looked at, so ruf_cert_verify() only has to deal
  * with well-formed certificates.
@@ -182,7 +182,7 @@ list_ok(char *const *v, size_t n, bool (*valid)(const char *))
 }
 
 /*
- * Every field of a decoded body, in the order of docs/protocol/certificate.md.
+ * Every field of a decoded body, in the order of docs/PROTOCOL.md.
  * Returns RUF_E_CERT_FORMAT, RUF_E_CERT_CRITICAL or RUF_E_WEAK_KEY.
  */
 static int

@@ -1,7 +1,7 @@
 /*
  * directory.c - the signed HQ directory: load (parse + verify), sign, look up.
  *
- * The wire format and the order of checks are in docs/protocol/directory.md.
+ * The wire format and the order of checks are in docs/PROTOCOL.md.
  * The outer layers are checked before any signature; the routing policy is
  * decoded only after the signature has verified, so its decoder never sees
  * bytes the directory signer did not vouch for.

@@ -2,7 +2,7 @@
  * envelope.c - sealing, verifying and opening envelopes (DESIGN.md §4).
  *
  * The byte-exact format, the derivations and the order of the opening checks
- * are in docs/protocol/envelope.md; this file follows it section by section.
+ * are in docs/PROTOCOL.md; this file follows it section by section.
  * Memory stays bounded for attachments of any size: sealing streams each
  * attachment twice (once to learn the compressed length and hash, once to
  * encrypt), opening streams the file twice (once for the signature, once to

@@ -1,7 +1,7 @@
 /*
  * keystore.c - private keys at rest and in memory.
  *
- * File format (docs/protocol/keystore.md): a fixed 68-byte clear header
+ * File format (docs/PROTOCOL.md): a fixed 68-byte clear header
  * (magic, version, flags, Argon2id limits, salt, nonce) followed by an
  * XChaCha20-Poly1305-IETF ciphertext of a KeystoreBody protobuf, with the
  * whole header as associated data, so no header field can be changed without
@@ -564,18 +564,12 @@ stored_key_add(ruf_keystore *ks, const Ruf__StoredKey *sk)
 	return rc;
 }
 
-/* Wipes the secret fields protobuf-c left in plain malloc, then frees. */
+/* The body was decoded with the wiping allocator: every block is wiped on free. */
 static void
 body_free(Ruf__KeystoreBody *body)
 {
-	if (body == NULL)
-		return;
-	for (size_t i = 0; i < body->n_keys; i++) {
-		Ruf__StoredKey *sk = body->keys[i];
-		if (sk != NULL && sk->secret_key.data != NULL)
-			sodium_memzero(sk->secret_key.data, sk->secret_key.len);
-	}
-	protobuf_c_message_free_unpacked(&body->base, NULL);
+	if (body != NULL)
+		ruf_pb_free_secret(&body->base);
 }
 
 int
@@ -634,8 +628,8 @@ ruf_keystore_decode(const uint8_t *buf, size_t len, const char *pass, size_t pas
 		rc = prot ? RUF_E_PASSPHRASE : RUF_E_KEYSTORE;
 		goto out;
 	}
-	if ((rc = ruf_pb_decode(&ruf__keystore_body__descriptor, plain, plen, RUF_KEYSTORE_FILE_MAX,
-	                        &msg)) != 0) {
+	if ((rc = ruf_pb_decode_secret(&ruf__keystore_body__descriptor, plain, plen,
+	                               RUF_KEYSTORE_FILE_MAX, &msg)) != 0) {
 		rc = rc == RUF_E_NOMEM ? rc : RUF_E_KEYSTORE;
 		goto out;
 	}

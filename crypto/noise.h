@@ -22,7 +22,7 @@
  *
  * Every Noise message, handshake or transport, is at most RUF_NOISE_MAX_MSG
  * (65535) bytes. Framing on the wire is the caller's job (see
- * docs/protocol/noise.md).
+ * docs/PROTOCOL.md).
  *
  * WARNING: message 1 can be replayed by anyone who saw it; its payload is
  * authenticated as coming from the initiator's static key but not fresh. A

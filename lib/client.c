@@ -200,14 +200,14 @@ send_frame(ruf_client *c, const struct ruf_wire_frame *f, ruf_diag *d)
 
 	if (c->dead)
 		return RUF_E_NET_CLOSED;
-	rc = ruf_wire_session_seal(c->ses, f, c->obuf + RUF_WIRE_LEN_BYTES, RUF_WIRE_MAX_MSG, &n);
+	rc = ruf_wire_session_seal_framed(c->ses, f, c->obuf, RUF_WIRE_LEN_BYTES + RUF_WIRE_MAX_MSG,
+	                                  &n);
 	if (rc != 0) {
 		ruf_diag_set(d, "cannot seal a %s frame: %s", ruf_wire_type_name(f->type),
 		             ruf_strerror(rc));
 		return rc == RUF_E_FORMAT ? RUF_E_INVAL : fail(c, rc);
 	}
-	(void)ruf_wire_put_len(c->obuf, n);
-	return send_all(c, c->obuf, n + RUF_WIRE_LEN_BYTES, d);
+	return send_all(c, c->obuf, n, d);
 }
 
 /*
@@ -402,7 +402,8 @@ check_server_cert(ruf_client *c, const uint8_t *raw, size_t len, const uint8_t *
 }
 
 static int
-handshake(ruf_client *c, const struct ruf_client_identity *id, ruf_diag *d)
+handshake(ruf_client *c, const struct ruf_client_identity *id, const uint8_t *noise_pk,
+          bool *refused, ruf_diag *d)
 {
 	struct ruf_wire_hello h = {.certificate = id->cert,
 	                           .certificate_len = id->cert_len,
@@ -416,7 +417,7 @@ handshake(ruf_client *c, const struct ruf_client_identity *id, ruf_diag *d)
 
 	if (crypto_scalarmult_base(pk, id->kx_sk) != 0)
 		return RUF_E_INVAL;
-	rc = ruf_wire_session_new(&c->ses, true, id->kx_sk, pk, id->directory->hq.noise_pk);
+	rc = ruf_wire_session_new(&c->ses, true, id->kx_sk, pk, noise_pk);
 	sodium_memzero(pk, sizeof(pk)); /* public, but derived from the secret in place */
 	if (rc != 0) {
 		ruf_diag_set(d, "noise: %s", ruf_strerror(rc));
@@ -433,6 +434,7 @@ handshake(ruf_client *c, const struct ruf_client_identity *id, ruf_diag *d)
 		return rc;
 	rc = recv_msg(c, mono_ms() + c->opt.io_timeout_ms, &m, &n, d);
 	if (rc == RUF_E_NET_CLOSED) {
+		*refused = true;
 		/* rufd refuses a handshake by closing, telling us nothing. */
 		ruf_diag_set(d, "the server closed the connection during the handshake "
 		                "(certificate refused, revoked, or clock skew)");
@@ -445,13 +447,31 @@ handshake(ruf_client *c, const struct ruf_client_identity *id, ruf_diag *d)
 		return RUF_E_WIRE_HANDSHAKE;
 	}
 	c->server_time = w.server_time;
-	rc = check_server_cert(c, w.server_certificate, w.server_certificate_len,
-	                       id->directory->hq.noise_pk, d);
+	rc = check_server_cert(c, w.server_certificate, w.server_certificate_len, noise_pk, d);
 	if (rc == 0 && w.directory != NULL)
 		rc = verify_pushed_directory(c, w.directory, w.directory_len, c->dir_version,
 		                             &c->newdir, d);
 	ruf_wire_welcome_clear(&w);
 	return rc;
+}
+
+/* Back to just after allocation, for a second connection attempt. */
+static void
+client_reset(ruf_client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->dead = false;
+	ruf_wire_session_free(c->ses);
+	c->ses = NULL;
+	ruf_wire_reader_free(&c->rd);
+	ruf_wire_reader_init(&c->rd, RUF_WIRE_MAX_MSG);
+	c->ioff = c->ilen = 0;
+	ruf_cert_free(c->server);
+	c->server = NULL;
+	ruf_directory_free(c->newdir);
+	c->newdir = NULL;
 }
 
 int
@@ -502,17 +522,35 @@ ruf_client_connect(const char *host, const char *port, const struct ruf_client_i
 		rc = RUF_E_NET_CONNECT;
 		goto fail;
 	}
-	for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-		if ((fd = connect_one(ai, &c->opt, d)) >= 0)
+	/*
+	 * The directory's current Noise key first; if rufd closes on it and the
+	 * directory announces the next key, HQ may have rotated already: try
+	 * that once on a fresh connection.
+	 */
+	for (int k = 0; k < 2; k++) {
+		const uint8_t *key =
+		    k == 0 ? id->directory->hq.noise_pk : id->directory->hq.next_noise_pk;
+		bool refused = false;
+
+		if (k == 1 && !id->directory->hq.has_next)
+			break;
+		if (k == 1)
+			client_reset(c);
+		fd = RUF_E_NET_CONNECT;
+		for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+			if ((fd = connect_one(ai, &c->opt, d)) >= 0)
+				break;
+		}
+		if (fd < 0) {
+			rc = fd;
+			break;
+		}
+		c->fd = fd;
+		if ((rc = handshake(c, id, key, &refused, d)) == 0 || !refused)
 			break;
 	}
 	freeaddrinfo(res);
-	if (fd < 0) {
-		rc = fd;
-		goto fail;
-	}
-	c->fd = fd;
-	if ((rc = handshake(c, id, d)) != 0)
+	if (rc != 0)
 		goto fail;
 	c->dir = NULL; /* borrowed for connect only */
 	*out = c;
@@ -871,8 +909,15 @@ ruf_client_next_delivery(ruf_client *c, int timeout_ms, const struct ruf_client_
 			rc = fail(c, rc);
 			goto fail;
 		}
-		if (last)
+		if (last) {
+			/* A reused file may hold a longer envelope's tail. */
+			if (sink->fd >= 0 && ftruncate(sink->fd, (off_t)out->total_len) != 0) {
+				ruf_diag_set(d, "delivery sink: %s", strerror(errno));
+				rc = fail(c, RUF_E_IO);
+				goto fail;
+			}
 			return 0;
+		}
 		/* The rest of an envelope follows within the I/O timeout. */
 		deadline = mono_ms() + c->opt.io_timeout_ms;
 	}

@@ -2,7 +2,7 @@
  * client.h - a small blocking client for rufd (plain sockets and poll, no
  * event loop): `ruf send`, `ruf desk` and the daemon's integration tests use
  * it. One ruf_client is one TCP connection with one Noise session
- * (docs/protocol/wire.md).
+ * (docs/PROTOCOL.md).
  *
  *   c = connect(host, port, identity)          TCP, Noise IK, Hello/Welcome
  *   submit(c, envelope fd) -> receipt           resumable, pipelined chunks
@@ -56,7 +56,9 @@ typedef struct ruf_client ruf_client;
  * Resolves host (name, IPv4 or IPv6 literal) and port, connects to the first
  * address that answers, runs the Noise IK handshake as initiator with
  * WireHello { our cert, now, our directory's version } and reads the
- * WireWelcome. Checks that rufd's certificate chains to the root, has the
+ * WireWelcome. If rufd closes during the handshake and the directory
+ * announces a next Noise key (hq.next_noise_pk), one more connection tries
+ * that key (HQ may have rotated it). Checks that rufd's certificate chains to the root, has the
  * server role, is not revoked by our directory, and carries the X25519 key
  * we connected to (all RUF_E_WIRE_HANDSHAKE, detail in d). A directory in
  * the Welcome is verified under the pinned root (ruf_directory_load_mem)
@@ -143,7 +145,7 @@ int ruf_client_subscribe(ruf_client *c, const char *const *queues, size_t n, uin
 
 /* Where a delivery's envelope goes. */
 struct ruf_client_sink {
-	int fd;           /* >= 0: each piece written at its envelope offset; < 0: memory */
+	int fd;           /* >= 0: pieces written at their offsets, then truncated; < 0: memory */
 	uint64_t max_len; /* refuse longer envelopes (RUF_E_TOO_LARGE) */
 };
 
@@ -161,7 +163,8 @@ struct ruf_client_delivery {
  * must follow within the I/O timeout. Returns 0 and *out; RUF_E_NET_TIMEOUT
  * when nothing arrived in time (the connection stays usable);
  * RUF_E_TOO_LARGE over sink->max_len; RUF_E_WIRE_PROTOCOL for frames out of
- * order; RUF_E_WIRE_ERROR if rufd sent an Error (code and text in d).
+ * order; RUF_E_WIRE_ERROR if rufd sent an Error (code and text in d). Every
+ * error but a timeout before the first frame leaves the connection dead.
  * Duplicates (a redelivery after reconnect) are possible: drop them by id.
  */
 int ruf_client_next_delivery(ruf_client *c, int timeout_ms, const struct ruf_client_sink *sink,

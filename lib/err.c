@@ -4,17 +4,15 @@
 
 #include "err.h"
 
-static const char *const err_msgs[RUF__ERRIDX_MAX] = {
-	[RUF__ERRIDX_OK] = "success",
+static const char *const err_msgs[RUF__ERRIDX_MAX] = {[RUF__ERRIDX_OK] = "success",
 #define RUF__ERR_MSG(name, msg) [RUF__ERRIDX_##name] = msg,
-	RUF_ERRORS(RUF__ERR_MSG)
+                                                      RUF_ERRORS(RUF__ERR_MSG)
 #undef RUF__ERR_MSG
 };
 
-static const char *const err_names[RUF__ERRIDX_MAX] = {
-	[RUF__ERRIDX_OK] = "OK",
+static const char *const err_names[RUF__ERRIDX_MAX] = {[RUF__ERRIDX_OK] = "OK",
 #define RUF__ERR_NAME(name, msg) [RUF__ERRIDX_##name] = #name,
-	RUF_ERRORS(RUF__ERR_NAME)
+                                                       RUF_ERRORS(RUF__ERR_NAME)
 #undef RUF__ERR_NAME
 };
 

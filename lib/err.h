@@ -80,7 +80,7 @@
 	/* reports */                                                                              \
 	X(REPORT, "report is invalid")                                                             \
 	/* store */                                                                                \
-	X(STORE_AUDIT, "store audit log hash chain does not verify")                                      \
+	X(STORE_AUDIT, "store audit log hash chain does not verify")                               \
 	/* wire protocol and network client */                                                     \
 	X(WIRE_PROTOCOL, "the peer broke the wire protocol")                                       \
 	X(WIRE_HANDSHAKE, "the server refused the connection or is not the pinned HQ server")      \

@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "err.h"
 #include "pb.h"
 
@@ -77,7 +79,7 @@ check_tree(const ProtobufCMessage *m)
 			void *const *arr = *(void *const *const *)(base + f->offset);
 			for (size_t j = 0; j < n; j++) {
 				if (f->type == PROTOBUF_C_TYPE_MESSAGE ? !check_tree(arr[j])
-								       : !check_string(arr[j]))
+				                                       : !check_string(arr[j]))
 					return 0;
 			}
 		} else {
@@ -93,9 +95,42 @@ check_tree(const ProtobufCMessage *m)
 	return 1;
 }
 
-int
-ruf_pb_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len, size_t max,
-	      ProtobufCMessage **out)
+/*
+ * An allocator that wipes every block it frees, for messages that hold
+ * secrets (keystore bodies). Each block carries its size in front.
+ */
+static void *
+secret_alloc(void *data, size_t size)
+{
+	max_align_t *p;
+
+	(void)data;
+	if (size > SIZE_MAX - sizeof(max_align_t) || (p = malloc(sizeof(*p) + size)) == NULL)
+		return NULL;
+	memcpy(p, &size, sizeof(size));
+	return p + 1;
+}
+
+static void
+secret_free(void *data, void *ptr)
+{
+	max_align_t *p;
+	size_t size;
+
+	(void)data;
+	if (ptr == NULL)
+		return;
+	p = (max_align_t *)ptr - 1;
+	memcpy(&size, p, sizeof(size));
+	sodium_memzero(ptr, size);
+	free(p);
+}
+
+static ProtobufCAllocator secret_allocator = {secret_alloc, secret_free, NULL};
+
+static int
+decode(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len, size_t max,
+       ProtobufCAllocator *alloc, ProtobufCMessage **out)
 {
 	ProtobufCMessage *m;
 	uint8_t *re = NULL;
@@ -105,7 +140,7 @@ ruf_pb_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t
 	*out = NULL;
 	if (len > max)
 		return RUF_E_TOO_LARGE;
-	if ((m = protobuf_c_message_unpack(desc, NULL, len, buf)) == NULL)
+	if ((m = protobuf_c_message_unpack(desc, alloc, len, buf)) == NULL)
 		return RUF_E_FORMAT;
 	if (!check_tree(m))
 		goto out;
@@ -126,10 +161,35 @@ ruf_pb_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t
 	m = NULL;
 	rc = 0;
 out:
-	free(re);
+	if (re != NULL) {
+		/* It is a copy of the input, which may hold secrets. */
+		sodium_memzero(re, len);
+		free(re);
+	}
 	if (m != NULL)
-		protobuf_c_message_free_unpacked(m, NULL);
+		protobuf_c_message_free_unpacked(m, alloc);
 	return rc;
+}
+
+int
+ruf_pb_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len, size_t max,
+              ProtobufCMessage **out)
+{
+	return decode(desc, buf, len, max, NULL, out);
+}
+
+int
+ruf_pb_decode_secret(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
+                     size_t max, ProtobufCMessage **out)
+{
+	return decode(desc, buf, len, max, &secret_allocator, out);
+}
+
+void
+ruf_pb_free_secret(ProtobufCMessage *msg)
+{
+	if (msg != NULL)
+		protobuf_c_message_free_unpacked(msg, &secret_allocator);
 }
 
 int

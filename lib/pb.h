@@ -24,7 +24,15 @@
  * len exceeds max.
  */
 int ruf_pb_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
-		  size_t max, ProtobufCMessage **out) __attribute__((warn_unused_result));
+                  size_t max, ProtobufCMessage **out) __attribute__((warn_unused_result));
+
+/*
+ * As ruf_pb_decode, for messages holding secrets: every block protobuf-c
+ * allocates is wiped when freed. Free the result with ruf_pb_free_secret().
+ */
+int ruf_pb_decode_secret(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
+                         size_t max, ProtobufCMessage **out) __attribute__((warn_unused_result));
+void ruf_pb_free_secret(ProtobufCMessage *msg);
 
 /*
  * Encodes msg into a new malloc'ed buffer the caller owns. Returns 0 or

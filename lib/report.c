@@ -32,13 +32,6 @@
 /* Longest field path in a message ("affected_populations[199].description"). */
 #define FIELD_PATH_MAX 96
 
-/*
- * Static names for the route.h enums: lib/route.c is written in parallel, and
- * these few strings are part of the JSON schema anyway.
- */
-static const char *const kind_names[] = {NULL, "sitrep", "surge", "reply"};
-static const char *const risk_names[] = {NULL, "low", "elevated", "high", "ongoing"};
-
 static const char *const categories[] = {"killing",
                                          "torture",
                                          "sexual-violence",
@@ -216,36 +209,25 @@ fail(ruf_diag *d, const char *path, const char *fmt, ...)
 	return RUF_E_REPORT;
 }
 
-/* Field paths only label error messages: a truncated one is still useful. */
-static void
-cat3(char *out, const char *a, const char *b, const char *c)
-{
-	const char *parts[3] = {a, b, c};
-	size_t n = 0;
-
-	for (size_t k = 0; k < 3; k++) {
-		size_t l = strlen(parts[k]);
-		if (l > FIELD_PATH_MAX - 1 - n)
-			l = FIELD_PATH_MAX - 1 - n;
-		memcpy(out + n, parts[k], l);
-		n += l;
-	}
-	out[n] = '\0';
-}
-
+/*
+ * Field paths are short (the longest is about 40 bytes); one cut at
+ * FIELD_PATH_MAX would still name the place, so truncation is accepted.
+ */
 static void
 join(char *out, const char *prefix, const char *name)
 {
-	cat3(out, prefix, *prefix == '\0' ? "" : ".", name);
+	int n = *prefix == '\0' ? snprintf(out, FIELD_PATH_MAX, "%s", name)
+	                        : snprintf(out, FIELD_PATH_MAX, "%s.%s", prefix, name);
+
+	if (n < 0)
+		out[0] = '\0';
 }
 
 static void
 join_index(char *out, const char *prefix, size_t i)
 {
-	char num[32];
-
-	snprintf(num, sizeof(num), "[%zu]", i);
-	cat3(out, prefix, num, "");
+	if (snprintf(out, FIELD_PATH_MAX, "%s[%zu]", prefix, i) < 0)
+		out[0] = '\0';
 }
 
 /* Copies a key for an error message: at most 40 bytes, controls as '?'. */
@@ -287,19 +269,11 @@ in_list(const char *const *values, const char *s)
 	return false;
 }
 
-static int
-risk_parse(const char *s)
-{
-	for (int i = 1; i <= RUF_RISK_ONGOING; i++)
-		if (strcmp(risk_names[i], s) == 0)
-			return i;
-	return 0;
-}
-
+/* Risk names are route.h's (ruf_risk_name); v comes from a uint32 field. */
 static const char *
 risk_name(uint32_t v)
 {
-	return v >= 1 && v <= RUF_RISK_ONGOING ? risk_names[v] : NULL;
+	return v <= RUF_RISK_ONGOING ? ruf_risk_name((int)v) : NULL;
 }
 
 static const struct field_rule *
@@ -691,7 +665,7 @@ json_to_field(const struct schema *sc, const struct field_rule *fr, json_t *v, P
 	}
 	switch (fr->rule) {
 	case R_RISK:
-		if (!json_is_string(v) || (risk = risk_parse(json_string_value(v))) == 0)
+		if (!json_is_string(v) || (risk = ruf_risk_parse(json_string_value(v))) == 0)
 			return fail(d, path, "must be one of low, elevated, high, ongoing");
 		*(uint32_t *)p = (uint32_t)risk;
 		return 0;
@@ -911,9 +885,8 @@ ruf_report_from_json(const char *json, size_t len, const char *base_dir, ruf_dia
 		rc = fail(d, "kind", "required");
 		goto out;
 	}
-	for (int k = RUF_KIND_SITREP; k <= RUF_KIND_REPLY; k++)
-		if (json_is_string(v) && strcmp(json_string_value(v), kind_names[k]) == 0)
-			kind = k;
+	if (json_is_string(v))
+		kind = ruf_kind_parse(json_string_value(v));
 	if (kind == 0) {
 		rc = fail(d, "kind", "must be one of sitrep, surge, reply");
 		goto out;
@@ -1091,7 +1064,7 @@ ruf_report_to_json(const Ruf__Report *r, int pretty)
 
 	if (root == NULL || sc == NULL)
 		goto out;
-	if (!put(root, "kind", json_string(kind_names[r->body_case - 1])) ||
+	if (!put(root, "kind", json_string(ruf_kind_name((int)r->body_case - 1))) ||
 	    !put(root, "format", json_integer(r->format)))
 		goto out;
 	if ((root = msg_to_json(sc, body_of(r), root)) == NULL)
@@ -1168,14 +1141,16 @@ static void
 put_clean(FILE *fp, const char *s, bool multiline, const char *indent)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	bool line_start = true;
 
-	if (indent != NULL)
-		fputs(indent, fp);
 	for (; *p != '\0'; p++) {
+		/* Indent each line, but leave empty lines without trailing blanks. */
+		if (line_start && indent != NULL && *p != '\n')
+			fputs(indent, fp);
+		line_start = false;
 		if (*p == '\n' && multiline) {
 			fputc('\n', fp);
-			if (indent != NULL && p[1] != '\0')
-				fputs(indent, fp);
+			line_start = true;
 		} else if ((*p < 0x20 && !(multiline && *p == '\t')) || *p == 0x7f) {
 			fputc('?', fp);
 		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0) {
@@ -1326,21 +1301,26 @@ static void
 table_row(FILE *fp, const Ruf__CasualtyFigure *c, const uint64_t tot[4], const size_t w[N_COLS],
           bool head)
 {
+	size_t pending = 2; /* blanks owed before the next visible cell */
 	char buf[24];
 
-	fputs("  ", fp);
 	for (int col = 0; col < N_COLS; col++) {
 		const char *s = head ? cols[col].head : cell(c, tot, col, buf);
 		size_t sw = width(s);
 
 		if (col > 0)
-			fputs("  ", fp);
+			pending += 2;
 		if (cols[col].right)
-			pad(fp, w[col] - sw);
-		put_clean(fp, s, false, NULL);
-		if (!cols[col].right && col != N_COLS - 1)
-			pad(fp, w[col] - sw);
+			pending += w[col] - sw;
+		if (sw > 0) {
+			pad(fp, pending);
+			pending = 0;
+			put_clean(fp, s, false, NULL);
+		}
+		if (!cols[col].right)
+			pending += w[col] - sw;
 	}
+	/* Blanks still owed trail the line: drop them. */
 	fputc('\n', fp);
 }
 

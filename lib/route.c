@@ -6,7 +6,7 @@
  * directory) build the same in-memory rules and finish each one through
  * rule_finish(), so a decoded policy satisfies exactly the invariants a
  * compiled one does: the directory is signed, but a parser trusts nothing.
- * Format and semantics: docs/protocol/policy.md.
+ * Format and semantics: docs/PROTOCOL.md.
  */
 #include <limits.h>
 #include <stdio.h>

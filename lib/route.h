@@ -2,7 +2,7 @@
  * route.h - the routing policy: one implementation, linked by rufd
  * (authoritative) and by ruf (to know which queue keys to seal to).
  *
- * HQ writes the policy as a text file (format in docs/protocol/policy.md, to
+ * HQ writes the policy as a text file (format in docs/PROTOCOL.md, to
  * become docs/PROTOCOL.md "Routing policy"; example certs-example/policy.txt);
  * rufctl compiles it and the compiled
  * form travels inside the signed directory. Rules match the envelope's clear
@@ -60,7 +60,7 @@ struct ruf_route_header {
 
 #define RUF_ROUTE_MAX_QUEUES 16 /* per evaluation result, and per rule's 'to' */
 
-/* Policy limits (docs/protocol/policy.md, "Limits"). */
+/* Policy limits (docs/PROTOCOL.md, "Limits"). */
 #define RUF_POLICY_FORMAT 1            /* the only text and compiled version */
 #define RUF_POLICY_TEXT_MAX (1u << 20) /* policy text, bytes */
 #define RUF_POLICY_LINE_MAX 4096       /* one text line, bytes, without '\n' */
@@ -86,7 +86,7 @@ typedef struct ruf_policy ruf_policy;
  * rule names, a rule without queues, a queue template whose variable the rule
  * does not constrain to a list, unreachable rules (an earlier `stop` rule
  * matches everything this one matches), and the limits above. The full list
- * is in docs/protocol/policy.md. *out is NULL on error.
+ * is in docs/PROTOCOL.md. *out is NULL on error.
  */
 int ruf_policy_compile(const char *text, size_t len, ruf_diag *d, ruf_policy **out)
     __attribute__((warn_unused_result));

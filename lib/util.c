@@ -221,7 +221,8 @@ ruf_unhex(const char *in, uint8_t *out, size_t len)
 	if (strlen(in) != 2 * len)
 		return RUF_E_FORMAT;
 	for (size_t i = 0; i < len; i++) {
-		int hi = hexval((unsigned char)in[2 * i]), lo = hexval((unsigned char)in[2 * i + 1]);
+		int hi = hexval((unsigned char)in[2 * i]),
+		    lo = hexval((unsigned char)in[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return RUF_E_FORMAT;
 		out[i] = (uint8_t)(hi << 4 | lo);

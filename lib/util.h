@@ -29,7 +29,7 @@ int ruf_file_read(const char *path, size_t max, uint8_t **out, size_t *len);
  * already exists.
  */
 int ruf_file_write_atomic(const char *path, const void *buf, size_t len, mode_t mode,
-			  bool exclusive);
+                          bool exclusive);
 
 /* fsyncs the directory that holds path. */
 int ruf_fsync_dir_of(const char *path);

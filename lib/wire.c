@@ -1,6 +1,6 @@
 /*
  * wire.c - framing, Noise session, frame codec and receipts for the
- * client <-> rufd protocol (docs/protocol/wire.md).
+ * client <-> rufd protocol (docs/PROTOCOL.md).
  *
  * Frames are validated by one function on their C form (check_frame) both
  * before encoding and after decoding, so a frame we send is exactly a frame
@@ -177,7 +177,7 @@ data_ok(const uint8_t *data, size_t len)
 	return data != NULL && len >= 1 && len <= RUF_WIRE_MAX_DATA;
 }
 
-/* The per-type rules of docs/protocol/wire.md, on the C form. */
+/* The per-type rules of docs/PROTOCOL.md, on the C form. */
 static bool
 check_frame(const struct ruf_wire_frame *f)
 {
@@ -842,6 +842,24 @@ ruf_wire_session_seal(ruf_wire_session *s, const struct ruf_wire_frame *f, uint8
 	if ((rc = ruf_wire_frame_encode(f, out, cap - RUF_NOISE_TAGLEN, &flen)) != 0)
 		return rc;
 	return ruf_noise_cipher_encrypt(&s->send, NULL, 0, out, flen, out, cap, outlen);
+}
+
+int
+ruf_wire_session_seal_framed(ruf_wire_session *s, const struct ruf_wire_frame *f, uint8_t *out,
+                             size_t cap, size_t *outlen)
+{
+	size_t n;
+	int rc;
+
+	*outlen = 0;
+	if (out == NULL || cap < RUF_WIRE_LEN_BYTES)
+		return RUF_E_INVAL;
+	if ((rc = ruf_wire_session_seal(s, f, out + RUF_WIRE_LEN_BYTES, cap - RUF_WIRE_LEN_BYTES,
+	                                &n)) != 0)
+		return rc;
+	(void)ruf_wire_put_len(out, n);
+	*outlen = n + RUF_WIRE_LEN_BYTES;
+	return 0;
 }
 
 int

@@ -1,7 +1,7 @@
 /*
  * wire.h - the protocol between clients (ruf, desks) and rufd: stream
  * framing, the Noise session with its handshake payloads, frame codec, and
- * signed receipts. Specified in docs/protocol/wire.md; schemas in
+ * signed receipts. Specified in docs/PROTOCOL.md; schemas in
  * proto/wire.proto.
  *
  * Layers, bottom up:
@@ -244,7 +244,7 @@ int ruf_wire_frame_encode(const struct ruf_wire_frame *f, uint8_t *out, size_t c
 
 /*
  * Decodes one WireFrame: canonical protobuf (ruf_pb_decode) with exactly one
- * body, then the per-type rules of docs/protocol/wire.md. Returns 0 and *f
+ * body, then the per-type rules of docs/PROTOCOL.md. Returns 0 and *f
  * (release with ruf_wire_frame_clear), RUF_E_FORMAT, RUF_E_TOO_LARGE (len
  * over RUF_WIRE_MAX_FRAME) or RUF_E_NOMEM. On error *f is cleared.
  */
@@ -348,6 +348,14 @@ bool ruf_wire_session_ready(const ruf_wire_session *s);
  */
 int ruf_wire_session_seal(ruf_wire_session *s, const struct ruf_wire_frame *f, uint8_t *out,
                           size_t cap, size_t *outlen) __attribute__((warn_unused_result));
+/*
+ * ruf_wire_session_seal() with the u16be length in front: out[0..1] is the
+ * length, the message follows; *outlen counts both. cap >= RUF_WIRE_LEN_BYTES
+ * + RUF_WIRE_MAX_MSG suffices. Ready to write to the socket as is.
+ */
+int ruf_wire_session_seal_framed(ruf_wire_session *s, const struct ruf_wire_frame *f, uint8_t *out,
+                                 size_t cap, size_t *outlen) __attribute__((warn_unused_result));
+
 /*
  * Decrypts one transport message and decodes its frame into *f (release with
  * ruf_wire_frame_clear). RUF_E_AUTH (tampered or out of order: close),

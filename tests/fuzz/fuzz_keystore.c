@@ -5,7 +5,7 @@
  * The fuzzer cannot forge a Poly1305 tag, so mutated files never reach the
  * body parser and key checks; each input is therefore also sealed here as
  * the plaintext body of an unprotected keystore (whose AEAD key is a public
- * constant, docs/protocol/keystore.md) and decoded. The corpus holds both
+ * constant, docs/PROTOCOL.md) and decoded. The corpus holds both
  * whole files and bare bodies ("body-*"). A decoded keystore is encoded
  * again and must decode to the same keys.
  */

@@ -7,7 +7,7 @@ make_pki
 for c in init cert queue directory inspect; do
 	rufctl "$c" --help | grep -q usage || fail "rufctl $c --help"
 done
-for c in enroll seal open; do
+for c in enroll seal open directory; do
 	ruf "$c" --help | grep -q usage || fail "ruf $c --help"
 done
 expect_exit 2 'unknown command' rufctl frobnicate

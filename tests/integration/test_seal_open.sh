@@ -114,13 +114,20 @@ print([c["serial"] for c in json.load(sys.stdin) if c["subject"] == "rc-sd-1"][0
 rufctl cert revoke "$serial" --dir "$T/certs/hq" --reason "test" >/dev/null
 rufctl directory publish --dir "$T/certs/hq" --passphrase-file "$PASS" \
 	--policy "$RUF_SRC/certs-example/policy.txt" --out "$T/dir2" >/dev/null
-cp "$T/dir2" "$T/home/hrt-desk/directory"
+expect_exit 3 'DIR_ROLLBACK' ruf directory update --home "$T/home/hrt-desk" "$T/certs/directory"
+ruf directory update --home "$T/home/hrt-desk" "$T/dir2" >"$T/o"
+grep -q 'to 2' "$T/o" || fail "directory update to version 2"
+expect_exit 3 'DIR_ROLLBACK' ruf directory update --home "$T/home/hrt-desk" "$T/certs/directory"
+ruf directory show --home "$T/home/hrt-desk" --json >"$T/o"
+grep -q '"version": 2' "$T/o" || fail "directory show"
 expect_exit 3 ENV_SENDER ruf open --home "$T/home/hrt-desk" --passphrase-file "$PASS" \
 	"$T/darfur.env"
-cp "$T/dir2" "$T/home/rc-sd-1/directory"
+ruf directory update --home "$T/home/rc-sd-1" "$T/dir2" >"$T/o" 2>&1
+grep -q 'revoked' "$T/o" ||
+	fail "a revoked device is not warned when it installs the directory revoking it"
 expect_exit 3 'revoked' ruf seal --home "$T/home/rc-sd-1" --passphrase-file "$PASS" \
 	--in "$R/sitrep-darfur.json" --out "$T/z.env"
-ok "after revocation the device's envelopes are refused and it cannot seal"
+ok "directories only move forward; after revocation the device's envelopes are refused and it cannot seal"
 
 # The HQ root is pinned: a directory from another root is refused at enrolment.
 RUFCTL=rufctl "$RUF_SRC/certs-example/gen.sh" "$T/other" >/dev/null

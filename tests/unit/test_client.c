@@ -44,9 +44,9 @@ static const char policy_text[] = "policy 1\n"
 static struct fx F;
 static struct fx_ident server_id, signer_id;
 static uint8_t server_kx_sk[32], dev_kx_sk[32], desk_kx_sk[32], other_kx_pk[32];
-static uint8_t *server_raw, *signer_raw, *dir1_raw, *dir2_raw, *dir_wrongkey_raw;
-static size_t server_len, signer_len, dir1_len, dir2_len, dir_wrongkey_len;
-static ruf_directory *dir1, *dir_wrongkey;
+static uint8_t *server_raw, *signer_raw, *dir1_raw, *dir2_raw, *dir_wrongkey_raw, *dir_rotated_raw;
+static size_t server_len, signer_len, dir1_len, dir2_len, dir_wrongkey_len, dir_rotated_len;
+static ruf_directory *dir1, *dir_wrongkey, *dir_rotated;
 static uint8_t *env;
 static size_t env_len;
 static int env_fd = -1;
@@ -60,7 +60,8 @@ kx_sk_of(uint8_t tag, uint8_t sk[32])
 }
 
 static void
-make_directory(uint64_t version, const uint8_t noise_pk[32], uint8_t **raw, size_t *len)
+make_directory(uint64_t version, const uint8_t noise_pk[32], const uint8_t *next_pk, uint8_t **raw,
+               size_t *len)
 {
 	static struct ruf_dir_queue q[3];
 	struct ruf_dir_hq hq = {0};
@@ -74,6 +75,10 @@ make_directory(uint64_t version, const uint8_t noise_pk[32], uint8_t **raw, size
 	q[2] = (struct ruf_dir_queue){.name = "triage", .epoch = 1};
 	fx_kx(tsk, q[2].pk, 0x23);
 	memcpy(hq.noise_pk, noise_pk, 32);
+	if (next_pk != NULL) {
+		hq.has_next = true;
+		memcpy(hq.next_noise_pk, next_pk, 32);
+	}
 	assert_int_equal(ruf_policy_compile(policy_text, strlen(policy_text), NULL, &pol), 0);
 	struct ruf_directory_template t = {
 	    .version = version,
@@ -114,10 +119,13 @@ setup(void **state)
 	    fx_issue(&F, &signer_id, RUF_ROLE_DIRSIGNER, 6, "dir-signer", NULL, FX_NB, FX_NA, NULL,
 	             0, NULL, 0, &signer_raw, &signer_len) != 0)
 		return -1;
-	make_directory(1, server_id.kx_pk, &dir1_raw, &dir1_len);
-	make_directory(2, server_id.kx_pk, &dir2_raw, &dir2_len);
-	make_directory(1, other_kx_pk, &dir_wrongkey_raw, &dir_wrongkey_len);
+	make_directory(1, server_id.kx_pk, NULL, &dir1_raw, &dir1_len);
+	make_directory(2, server_id.kx_pk, NULL, &dir2_raw, &dir2_len);
+	make_directory(1, other_kx_pk, NULL, &dir_wrongkey_raw, &dir_wrongkey_len);
+	make_directory(1, other_kx_pk, server_id.kx_pk, &dir_rotated_raw, &dir_rotated_len);
 	if (ruf_directory_load_mem(dir1_raw, dir1_len, F.root, FX_NOW, &dir1) != 0 ||
+	    ruf_directory_load_mem(dir_rotated_raw, dir_rotated_len, F.root, FX_NOW,
+	                           &dir_rotated) != 0 ||
 	    ruf_directory_load_mem(dir_wrongkey_raw, dir_wrongkey_len, F.root, FX_NOW,
 	                           &dir_wrongkey) != 0)
 		return -1;
@@ -145,6 +153,8 @@ teardown(void **state)
 	free(dir_wrongkey_raw);
 	ruf_directory_free(dir1);
 	ruf_directory_free(dir_wrongkey);
+	ruf_directory_free(dir_rotated);
+	free(dir_rotated_raw);
 	free(env);
 	close(env_fd);
 	fx_free(&F);
@@ -163,6 +173,9 @@ enum mode {
 	M_DELIVER,     /* on Subscribe: deliver the envelope as seq 1 and 2 in 100-byte pieces */
 	M_SILENT,      /* on Subscribe: say nothing */
 	M_DENY,        /* on Subscribe: Error not permitted, close */
+	M_DUP,         /* answer the offer with the receipt at once: a duplicate */
+	M_EARLY_NACK,  /* Nack retry-later on the first chunk, ignore the rest */
+	M_CHATTY,      /* like M_RECEIPT and M_DELIVER, with a Ping and a DirectoryUpdate first */
 };
 
 struct srv {
@@ -176,7 +189,9 @@ struct srv {
 	uint8_t *held;
 	uint64_t have;
 	/* What the server saw. */
-	int receipts, acks, handshakes;
+	bool v6; /* listen on ::1 instead of 127.0.0.1 */
+	int receipts, acks, handshakes, pongs;
+	bool nacked;
 	uint64_t acked_seq[4];
 	pthread_t th;
 };
@@ -284,6 +299,20 @@ srv_deliver(int fd, ruf_wire_session *s)
 	}
 }
 
+/* What rufd may send at any time: a Ping and a newer directory. */
+static void
+srv_chatter(int fd, ruf_wire_session *s)
+{
+	struct ruf_wire_frame p = {.type = RUF_WIRE_PING};
+	struct ruf_wire_frame u = {.type = RUF_WIRE_DIRECTORY_UPDATE};
+
+	p.u.ping.nonce = 77;
+	u.u.directory_update.directory = dir2_raw;
+	u.u.directory_update.len = dir2_len;
+	(void)srv_frame(fd, s, &p);
+	(void)srv_frame(fd, s, &u);
+}
+
 /* One connection: handshake then frames until the client goes away. */
 static void
 srv_conn(struct srv *sv, int fd)
@@ -295,7 +324,7 @@ srv_conn(struct srv *sv, int fd)
 	const uint8_t *m;
 	size_t n;
 	ruf_cert *peer = NULL;
-	uint8_t offer_id[16], offer_hash[32];
+	uint8_t offer_id[16] = {0}, offer_hash[32] = {0};
 	uint64_t offer_total = 0;
 	static __thread struct srv_in in;
 
@@ -338,10 +367,20 @@ srv_conn(struct srv *sv, int fd)
 			a.u.ping.nonce = f.u.ping.nonce;
 			(void)srv_frame(fd, s, &a);
 			break;
+		case RUF_WIRE_PONG:
+			if (f.u.ping.nonce == 77)
+				sv->pongs++;
+			break;
 		case RUF_WIRE_SUBMIT_OFFER:
 			memcpy(offer_id, f.u.offer.message_id, 16);
 			memcpy(offer_hash, f.u.offer.hash, 32);
 			offer_total = f.u.offer.total_len;
+			if (sv->mode == M_CHATTY)
+				srv_chatter(fd, s);
+			if (sv->mode == M_DUP) {
+				srv_receipt(sv, fd, s, offer_id, offer_hash);
+				break;
+			}
 			if (sv->held == NULL)
 				sv->held = calloc(1, offer_total);
 			a.type = RUF_WIRE_NACK;
@@ -363,6 +402,17 @@ srv_conn(struct srv *sv, int fd)
 			(void)srv_frame(fd, s, &a);
 			break;
 		case RUF_WIRE_SUBMIT_CHUNK:
+			if (sv->mode == M_EARLY_NACK) {
+				if (!sv->nacked) {
+					a.type = RUF_WIRE_NACK;
+					memcpy(a.u.nack.message_id, offer_id, 16);
+					a.u.nack.reason = RUF_WIRE_NACK_RETRY_LATER;
+					a.u.nack.retry_after_s = 5;
+					(void)srv_frame(fd, s, &a);
+					sv->nacked = true;
+				}
+				break;
+			}
 			if (f.u.chunk.offset != sv->have ||
 			    f.u.chunk.len > offer_total - f.u.chunk.offset) {
 				ruf_wire_frame_clear(&f);
@@ -384,7 +434,9 @@ srv_conn(struct srv *sv, int fd)
 			}
 			break;
 		case RUF_WIRE_SUBSCRIBE:
-			if (sv->mode == M_DELIVER)
+			if (sv->mode == M_CHATTY)
+				srv_chatter(fd, s);
+			if (sv->mode == M_DELIVER || sv->mode == M_CHATTY)
 				srv_deliver(fd, s);
 			if (sv->mode == M_DENY) {
 				a.type = RUF_WIRE_ERROR;
@@ -446,6 +498,32 @@ srv_start(struct srv *sv, int mode, int conns, uint64_t dir_version, size_t cut_
 	assert_int_equal(pthread_create(&sv->th, NULL, srv_main, sv), 0);
 }
 
+/* The same on IPv6 loopback; false (nothing started) if the host has none. */
+static bool
+srv_start6(struct srv *sv, int mode)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	socklen_t alen = sizeof(a);
+
+	memset(sv, 0, sizeof(*sv));
+	sv->mode = mode;
+	sv->conns = 1;
+	sv->dir_version = 1;
+	sv->v6 = true;
+	sv->lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sv->lfd < 0)
+		return false;
+	if (bind(sv->lfd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		close(sv->lfd);
+		return false;
+	}
+	assert_int_equal(listen(sv->lfd, 4), 0);
+	assert_int_equal(getsockname(sv->lfd, (struct sockaddr *)&a, &alen), 0);
+	sv->port = ntohs(a.sin6_port);
+	assert_int_equal(pthread_create(&sv->th, NULL, srv_main, sv), 0);
+	return true;
+}
+
 static void
 srv_stop(struct srv *sv)
 {
@@ -469,7 +547,7 @@ dial(const struct srv *sv, const uint8_t *cert, size_t cert_len, const uint8_t *
 	char port[16];
 
 	snprintf(port, sizeof(port), "%u", sv->port);
-	return ruf_client_connect("127.0.0.1", port, &id, &o, c, d);
+	return ruf_client_connect(sv->v6 ? "::1" : "127.0.0.1", port, &id, &o, c, d);
 }
 
 static void
@@ -524,6 +602,64 @@ test_client_detects_a_server_without_the_directory_noise_key(void **state)
 	assert_null(c);
 	srv_stop(&sv);
 	assert_int_equal(sv.handshakes, 0);
+}
+
+static void
+test_client_tries_the_next_noise_key_after_a_refusal(void **state)
+{
+	struct srv sv;
+	ruf_client *c;
+	ruf_diag d = {{0}};
+
+	(void)state;
+	/* Our directory still names the old key first; HQ already uses the next one. */
+	srv_start(&sv, M_RECEIPT, 2, 1, 0);
+	assert_int_equal(dial(&sv, F.dev_raw, F.dev_len, dev_kx_sk, dir_rotated, 0, &c, &d), 0);
+	assert_int_equal(ruf_client_ping(c, &d), 0);
+	ruf_client_close(c);
+	srv_stop(&sv);
+	assert_int_equal(sv.handshakes, 1);
+}
+
+static void
+test_client_connects_over_ipv6(void **state)
+{
+	struct srv sv;
+	ruf_client *c;
+	ruf_diag d = {{0}};
+
+	(void)state;
+	if (!srv_start6(&sv, M_RECEIPT)) {
+		skip();
+		return;
+	}
+	assert_int_equal(dial(&sv, F.dev_raw, F.dev_len, dev_kx_sk, dir1, 0, &c, &d), 0);
+	assert_int_equal(ruf_client_ping(c, &d), 0);
+	ruf_client_close(c);
+	srv_stop(&sv);
+	assert_int_equal(sv.handshakes, 1);
+}
+
+static void
+test_client_reports_connection_failures(void **state)
+{
+	struct srv sv;
+	ruf_client *c;
+	ruf_diag d = {{0}};
+	struct ruf_client_identity id = {.cert = F.dev_raw,
+	                                 .cert_len = F.dev_len,
+	                                 .kx_sk = dev_kx_sk,
+	                                 .root = F.root,
+	                                 .directory = dir1};
+
+	(void)state;
+	/* A port nobody listens on: bind one, note it, close it. */
+	srv_start(&sv, M_RECEIPT, 0, 1, 0);
+	srv_stop(&sv);
+	assert_int_equal(dial(&sv, F.dev_raw, F.dev_len, dev_kx_sk, dir1, 0, &c, &d),
+	                 RUF_E_NET_CONNECT);
+	assert_null(c);
+	assert_int_equal(ruf_client_connect(NULL, "1", &id, NULL, &c, &d), RUF_E_INVAL);
 }
 
 static void
@@ -730,6 +866,80 @@ test_client_reports_a_server_error_frame(void **state)
 	srv_stop(&sv);
 }
 
+static void
+test_client_takes_a_duplicates_receipt_without_uploading(void **state)
+{
+	struct srv sv;
+	ruf_client *c;
+	struct ruf_client_submit_result res;
+	ruf_diag d = {{0}};
+
+	(void)state;
+	srv_start(&sv, M_DUP, 1, 1, 0);
+	assert_int_equal(dial(&sv, F.dev_raw, F.dev_len, dev_kx_sk, dir1, 0, &c, &d), 0);
+	assert_int_equal(ruf_client_submit(c, env_fd, NULL, &res, &d), 0);
+	assert_non_null(res.receipt);
+	ruf_client_submit_result_free(&res);
+	ruf_client_close(c);
+	srv_stop(&sv);
+	assert_true(sv.have == 0); /* not a byte sent */
+}
+
+static void
+test_client_stops_on_a_nack_before_the_last_chunk(void **state)
+{
+	struct srv sv;
+	ruf_client *c;
+	struct ruf_client_submit_result res;
+	ruf_diag d = {{0}};
+
+	(void)state;
+	srv_start(&sv, M_EARLY_NACK, 1, 1, 0);
+	assert_int_equal(dial(&sv, F.dev_raw, F.dev_len, dev_kx_sk, dir1, 64, &c, &d), 0);
+	assert_int_equal(ruf_client_submit(c, env_fd, NULL, &res, &d), RUF_E_WIRE_RETRY_LATER);
+	assert_int_equal(res.retry_after_s, 5);
+	ruf_client_submit_result_free(&res);
+	ruf_client_close(c);
+	srv_stop(&sv);
+}
+
+static void
+test_client_answers_pings_and_keeps_directory_updates_midstream(void **state)
+{
+	static const char *const q[] = {"hrt"};
+	struct srv sv;
+	ruf_client *c;
+	struct ruf_client_submit_result res;
+	struct ruf_client_delivery dv;
+	struct ruf_client_sink mem = {.fd = -1, .max_len = 1 << 20};
+	ruf_directory *nd;
+	ruf_diag d = {{0}};
+
+	(void)state;
+	srv_start(&sv, M_CHATTY, 2, 1, 0);
+	assert_int_equal(dial(&sv, F.dev_raw, F.dev_len, dev_kx_sk, dir1, 0, &c, &d), 0);
+	assert_int_equal(ruf_client_submit(c, env_fd, NULL, &res, &d), 0);
+	ruf_client_submit_result_free(&res);
+	nd = ruf_client_take_directory(c);
+	assert_non_null(nd);
+	assert_true(nd->version == 2);
+	ruf_directory_free(nd);
+	ruf_client_close(c);
+
+	assert_int_equal(dial(&sv, F.desk_raw, F.desk_len, desk_kx_sk, dir1, 0, &c, &d), 0);
+	assert_int_equal(ruf_client_subscribe(c, q, 1, 2, &d), 0);
+	assert_int_equal(ruf_client_next_delivery(c, 10000, &mem, &dv, &d), 0);
+	assert_memory_equal(dv.data, env, env_len);
+	free(dv.data);
+	nd = ruf_client_take_directory(c);
+	assert_non_null(nd);
+	ruf_directory_free(nd);
+	ruf_client_close(c);
+	srv_stop(&sv);
+	assert_int_equal(sv.pongs, 2);
+	assert_int_equal(sv.receipts, 1);
+}
+
 int
 main(void)
 {
@@ -737,12 +947,18 @@ main(void)
 	    cmocka_unit_test(test_client_handshake_pings_and_takes_a_pushed_directory),
 	    cmocka_unit_test(test_client_refuses_a_kx_key_that_is_not_its_certificates),
 	    cmocka_unit_test(test_client_detects_a_server_without_the_directory_noise_key),
+	    cmocka_unit_test(test_client_tries_the_next_noise_key_after_a_refusal),
+	    cmocka_unit_test(test_client_connects_over_ipv6),
+	    cmocka_unit_test(test_client_reports_connection_failures),
 	    cmocka_unit_test(test_client_submit_gets_a_verified_receipt),
 	    cmocka_unit_test(test_client_resumes_an_upload_after_a_cut),
 	    cmocka_unit_test(test_client_maps_each_nack_and_a_mismatched_receipt),
 	    cmocka_unit_test(test_client_reassembles_deliveries_and_acks),
 	    cmocka_unit_test(test_client_refuses_deliveries_over_the_sink_limit),
 	    cmocka_unit_test(test_client_reports_a_server_error_frame),
+	    cmocka_unit_test(test_client_takes_a_duplicates_receipt_without_uploading),
+	    cmocka_unit_test(test_client_stops_on_a_nack_before_the_last_chunk),
+	    cmocka_unit_test(test_client_answers_pings_and_keeps_directory_updates_midstream),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -466,6 +466,39 @@ enc(const struct ruf_wire_frame *f)
 }
 
 static void
+test_empty_ping_is_still_a_body(void **state)
+{
+	static const uint8_t want[] = {0x0a, 0x00};
+	struct ruf_wire_frame f = {.type = RUF_WIRE_PING}, g;
+	size_t n;
+
+	(void)state;
+	/* A oneof member is written even when its message is empty. */
+	assert_int_equal(ruf_wire_frame_encode(&f, fbuf, sizeof(fbuf), &n), 0);
+	assert_int_equal(n, sizeof(want));
+	assert_memory_equal(fbuf, want, sizeof(want));
+	assert_int_equal(ruf_wire_frame_decode(want, sizeof(want), &g), 0);
+	assert_int_equal(g.type, RUF_WIRE_PING);
+	assert_true(g.u.ping.nonce == 0);
+	ruf_wire_frame_clear(&g);
+}
+
+static void
+test_receipt_frame_from_raw_bytes_must_be_a_receipt(void **state)
+{
+	static const uint8_t junk[] = {0x0a, 0x01, 0x41}; /* body only, no signature */
+	struct ruf_wire_frame f = {.type = RUF_WIRE_RECEIPT};
+	size_t n;
+
+	(void)state;
+	f.u.receipt.raw = junk;
+	f.u.receipt.raw_len = sizeof(junk);
+	assert_int_equal(ruf_wire_frame_encode(&f, fbuf, sizeof(fbuf), &n), RUF_E_FORMAT);
+	f.u.receipt.raw_len = 1; /* not even protobuf */
+	assert_int_equal(ruf_wire_frame_encode(&f, fbuf, sizeof(fbuf), &n), RUF_E_FORMAT);
+}
+
+static void
 test_frame_encode_refuses_rule_violations(void **state)
 {
 	struct ruf_wire_frame f;
@@ -1096,7 +1129,91 @@ test_receipt_sign_refuses_bad_bodies(void **state)
 	free(r);
 }
 
-/* --- Fuzzing seeds --------------------------------------------------------- */
+/* --- Known answers and fuzzing seeds ---------------------------------------- */
+
+/* sample(t) with its data fields shrunk to 8 bytes and fixed contents. */
+static struct ruf_wire_frame
+small_frame(int t)
+{
+	struct ruf_wire_frame f;
+
+	memset(bigdata, 0x5a, sizeof(bigdata));
+	memset(dirbytes, 0xd1, sizeof(dirbytes));
+	f = sample(t);
+	if (t == RUF_WIRE_SUBMIT_CHUNK)
+		f.u.chunk.len = 8;
+	if (t == RUF_WIRE_DELIVER) {
+		f.u.deliver.len = 8;
+		f.u.deliver.total_len = f.u.deliver.offset + 8;
+	}
+	if (t == RUF_WIRE_NACK)
+		f.u.nack.directory_len = 8;
+	if (t == RUF_WIRE_DIRECTORY_UPDATE)
+		f.u.directory_update.len = 8;
+	if (t == RUF_WIRE_RECEIPT)
+		f.u.receipt.body_len = 8;
+	return f;
+}
+
+/* Appends "name hex\n" to the text at *txt (grown with realloc). */
+static void
+kat_line(char **txt, size_t *len, const char *name, const uint8_t *b, size_t n)
+{
+	size_t add = strlen(name) + 1 + 2 * n + 1;
+	char *t = realloc(*txt, *len + add + 1);
+
+	assert_non_null(t);
+	memcpy(t + *len, name, strlen(name));
+	t[*len + strlen(name)] = ' ';
+	ruf_hex(b, n, t + *len + strlen(name) + 1);
+	t[*len + add - 1] = '\n';
+	t[*len + add] = '\0';
+	*txt = t;
+	*len += add;
+}
+
+/*
+ * tests/vectors/wire/frames.txt pins the encoding of every frame, a signed
+ * receipt and a hello payload (fixed keys, so Ed25519 is deterministic).
+ * RUF_WRITE_VECTORS=1 rewrites it (only when the format changes on purpose).
+ */
+static void
+test_frames_match_known_answer_vectors(void **state)
+{
+	char *txt = NULL, path[512];
+	size_t len = 0, n, flen;
+	uint8_t *file, *r;
+
+	(void)state;
+	for (int t = RUF_WIRE_PING; t <= RUF_WIRE_DIRECTORY_UPDATE; t++) {
+		struct ruf_wire_frame f = small_frame(t);
+		assert_int_equal(ruf_wire_frame_encode(&f, fbuf, sizeof(fbuf), &n), 0);
+		kat_line(&txt, &len, ruf_wire_type_name(t), fbuf, n);
+	}
+	receipt_make(&r, &n, server_id.sign_sk, 2);
+	kat_line(&txt, &len, "signed-receipt", r, n);
+	free(r);
+	{
+		struct ruf_wire_hello h = {.certificate = (const uint8_t *)"cert",
+		                           .certificate_len = 4,
+		                           .timestamp = NOW,
+		                           .directory_version = 3};
+		assert_int_equal(ruf_wire_hello_encode(&h, fbuf, sizeof(fbuf), &n), 0);
+		kat_line(&txt, &len, "hello", fbuf, n);
+	}
+	snprintf(path, sizeof(path), "%s/tests/vectors/wire/frames.txt", RUF_SOURCE_DIR);
+	if (getenv("RUF_WRITE_VECTORS") != NULL) {
+		snprintf(path, sizeof(path), "%s/tests/vectors/wire", RUF_SOURCE_DIR);
+		assert_int_equal(ruf_mkdirs(path, 0755), 0);
+		snprintf(path, sizeof(path), "%s/tests/vectors/wire/frames.txt", RUF_SOURCE_DIR);
+		assert_int_equal(ruf_file_write_atomic(path, txt, len, 0644, false), 0);
+	}
+	assert_int_equal(ruf_file_read(path, 1 << 20, &file, &flen), 0);
+	assert_int_equal(flen, len);
+	assert_memory_equal(file, txt, len);
+	free(file);
+	free(txt);
+}
 
 static void
 write_seed(const char *dir, const char *sub, const char *name, const uint8_t *b, size_t n)
@@ -1121,23 +1238,10 @@ test_write_corpus_when_asked(void **state)
 		skip();
 		return;
 	}
-	memset(bigdata, 0x5a, sizeof(bigdata));
-	memset(dirbytes, 0xd1, sizeof(dirbytes));
 	for (int t = RUF_WIRE_PING; t <= RUF_WIRE_DIRECTORY_UPDATE; t++) {
-		struct ruf_wire_frame f = sample(t);
+		struct ruf_wire_frame f = small_frame(t);
 		char name[64];
 
-		/* Keep seeds small: big data fields shrink to a few bytes. */
-		if (t == RUF_WIRE_SUBMIT_CHUNK)
-			f.u.chunk.len = 8;
-		if (t == RUF_WIRE_DELIVER) {
-			f.u.deliver.len = 8;
-			f.u.deliver.total_len = f.u.deliver.offset + 8;
-		}
-		if (t == RUF_WIRE_NACK)
-			f.u.nack.directory_len = 8;
-		if (t == RUF_WIRE_DIRECTORY_UPDATE)
-			f.u.directory_update.len = 8;
 		assert_int_equal(ruf_wire_frame_encode(&f, fbuf, sizeof(fbuf), &n), 0);
 		snprintf(name, sizeof(name), "%s", ruf_wire_type_name(t));
 		write_seed(dir, "wire_frame", name, fbuf, n);
@@ -1203,6 +1307,8 @@ main(void)
 	    cmocka_unit_test(test_reader_rejects_length_over_limit_before_buffering),
 	    cmocka_unit_test(test_put_len_refuses_zero_and_oversized),
 	    cmocka_unit_test(test_every_frame_type_survives_a_round_trip),
+	    cmocka_unit_test(test_empty_ping_is_still_a_body),
+	    cmocka_unit_test(test_receipt_frame_from_raw_bytes_must_be_a_receipt),
 	    cmocka_unit_test(test_frame_encode_refuses_rule_violations),
 	    cmocka_unit_test(test_frame_decode_rejects_malformed_frames),
 	    cmocka_unit_test(test_hello_and_welcome_reject_missing_certificates),
@@ -1213,6 +1319,7 @@ main(void)
 	    cmocka_unit_test(test_receipt_verifies_and_returns_sorted_queues),
 	    cmocka_unit_test(test_receipt_rejects_each_failure_distinctly),
 	    cmocka_unit_test(test_receipt_sign_refuses_bad_bodies),
+	    cmocka_unit_test(test_frames_match_known_answer_vectors),
 	    cmocka_unit_test(test_write_corpus_when_asked),
 	};
 
