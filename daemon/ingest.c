@@ -340,6 +340,9 @@ verify_work(uv_work_t *w)
 	}
 	g->nack = 0;
 out:
+	/* Refused or stale: these bytes can never be accepted; the client re-seals. */
+	if (g->nack != 0)
+		(void)unlink(g->path);
 	ruf_env_info_free(info);
 }
 
@@ -362,10 +365,7 @@ verify_after(uv_work_t *w, int status)
 		send_nack(s, g->id, RUF_WIRE_NACK_RETRY_LATER, RETRY_BUSY_S);
 		session_unblock(s);
 	} else if (g->nack != 0) {
-		/* Rejected or stale: the spooled bytes are of no further use. */
-		if (g->nack == RUF_WIRE_NACK_REJECTED)
-			(void)unlink(g->path);
-		upload_drop(g);
+		upload_drop(g); /* verify_work removed the spool file */
 		send_nack(s, g->id, (uint32_t)g->nack, 0);
 		session_unblock(s);
 	} else {

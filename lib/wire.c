@@ -201,6 +201,8 @@ check_frame(const struct ruf_wire_frame *f)
 		       f->u.chunk.offset < RUF_WIRE_MAX_ENVELOPE &&
 		       f->u.chunk.len <= RUF_WIRE_MAX_ENVELOPE - f->u.chunk.offset;
 	case RUF_WIRE_RECEIPT:
+		if (f->u.receipt.raw != NULL)
+			return f->u.receipt.raw_len >= 1; /* checked as it is encoded */
 		return f->u.receipt.body != NULL && f->u.receipt.body_len >= 1;
 	case RUF_WIRE_NACK:
 		switch (f->u.nack.reason) {
@@ -332,6 +334,23 @@ ruf_wire_frame_encode(const struct ruf_wire_frame *f, uint8_t *out, size_t cap, 
 		m.submit_chunk = &chunk;
 		break;
 	case RUF_WIRE_RECEIPT:
+		if (f->u.receipt.raw != NULL) {
+			/* A stored receipt (ruf_wire_receipt_sign's output) sent as is. */
+			ProtobufCMessage *pm;
+			int rc = ruf_pb_decode(&ruf__wire_receipt__descriptor, f->u.receipt.raw,
+			                       f->u.receipt.raw_len, RUF_WIRE_MAX_FRAME, &pm);
+			if (rc != 0)
+				return rc == RUF_E_NOMEM ? rc : RUF_E_FORMAT;
+			Ruf__WireReceipt *rm = (Ruf__WireReceipt *)pm;
+			if (rm->body.len == 0 || rm->signature.len != RUF_WIRE_SIG_BYTES) {
+				protobuf_c_message_free_unpacked(pm, NULL);
+				return RUF_E_FORMAT;
+			}
+			m.receipt = rm;
+			rc = pack_into(&m.base, RUF_WIRE_MAX_FRAME, out, cap, outlen);
+			protobuf_c_message_free_unpacked(pm, NULL);
+			return rc;
+		}
 		receipt.body = bin(f->u.receipt.body, f->u.receipt.body_len);
 		receipt.signature = bin(f->u.receipt.signature, RUF_WIRE_SIG_BYTES);
 		m.receipt = &receipt;

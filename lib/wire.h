@@ -190,8 +190,12 @@ struct ruf_wire_frame {
 			const uint8_t *body; /* a WireReceiptBody */
 			size_t body_len;
 			uint8_t signature[RUF_WIRE_SIG_BYTES];
-			/* The exact received WireReceipt bytes, for storage and
-			 * ruf_wire_receipt_verify(); only set by decode. */
+			/*
+			 * The exact WireReceipt bytes. Decode sets them (for
+			 * storage and ruf_wire_receipt_verify()); for encode,
+			 * set raw (e.g. ruf_wire_receipt_sign()'s output or a
+			 * stored receipt) instead of body and signature.
+			 */
 			const uint8_t *raw;
 			size_t raw_len;
 		} receipt;

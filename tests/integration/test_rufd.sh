@@ -5,7 +5,7 @@
 # (revoked device, device subscribing, garbage), SIGHUP revocation, SIGTERM.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rufd_lib.sh"
-trap '[ -n "${RUFD_PID:-}" ] && kill -9 $RUFD_PID 2>/dev/null; rm -rf "$T"' EXIT
+trap 'kill -9 ${RUFD_PID:-} 2>/dev/null || true; rm -rf "$T"' EXIT
 rufd_setup
 for who in rc-sd-1 rc-cd-1 hrt-desk sag-desk itf-darfur-desk surge-desk; do
 	enroll "$who"

@@ -7,7 +7,7 @@
 # systemd socket activation (LISTEN_FDS).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rufd_lib.sh"
-trap '[ -n "${RUFD_PID:-}" ] && kill -9 $RUFD_PID 2>/dev/null; rm -rf "$T"' EXIT
+trap 'kill -9 ${RUFD_PID:-} 2>/dev/null || true; rm -rf "$T"' EXIT
 rufd_setup
 enroll rc-sd-1
 R=$RUF_SRC/certs-example/reports

@@ -1145,11 +1145,33 @@ test_write_corpus_when_asked(void **state)
 	{
 		static const size_t lens[] = {1, 5, 300, 2};
 		stream = make_stream(lens, 4, &n);
-		/* fuzz_wire_stream: first byte picks piece sizes, the rest is the stream. */
-		memmove(fbuf + 1, stream, n);
+		/*
+		 * fuzz_wire_stream: byte 0 seeds the piece sizes, byte 1 picks
+		 * the length limit (4: 65535), the rest is the stream.
+		 */
+		memcpy(fbuf + 2, stream, n);
 		fbuf[0] = 0x37;
-		write_seed(dir, "wire_stream", "four", fbuf, n + 1);
+		fbuf[1] = 4;
+		write_seed(dir, "wire_stream", "four", fbuf, n + 2);
+		fbuf[1] = 2; /* limit 300: the 300-byte message passes, exactly */
+		write_seed(dir, "wire_stream", "four-limit", fbuf, n + 2);
 		free(stream);
+	}
+	{
+		/* fuzz_wire_frame signs inputs that start with 0xff itself. */
+		Ruf__WireReceipt *rm;
+		uint8_t *r;
+		size_t len;
+
+		receipt_make(&r, &len, server_id.sign_sk, 2);
+		assert_int_equal(ruf_pb_decode(&ruf__wire_receipt__descriptor, r, len, len,
+		                               (ProtobufCMessage **)&rm),
+		                 0);
+		fbuf[0] = 0xff;
+		memcpy(fbuf + 1, rm->body.data, rm->body.len);
+		write_seed(dir, "wire_frame", "receipt-body", fbuf, rm->body.len + 1);
+		protobuf_c_message_free_unpacked(&rm->base, NULL);
+		free(r);
 	}
 	{
 		struct ruf_wire_hello h = {.certificate = device_raw,
