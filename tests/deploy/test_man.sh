@@ -20,7 +20,7 @@ for p in "${pages[@]}"; do
 		out=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$M/$p" 2>&1 >/dev/null)
 		[ -z "$out" ] || fail "man --warnings warns about $p: $out"
 	fi
-	head -1 "$M/$p" | grep -q "^\.TH ${p%.*} ${p##*.} " -i ||
+	grep -qi "^\.TH ${p%.*} ${p##*.} " <<<"$(head -1 "$M/$p")" ||
 		fail "$p: .TH does not name the page and section"
 done
 ok "${#pages[@]} pages format without warnings"

@@ -94,11 +94,11 @@ for b in "$X/usr/bin/ruf" "$X/usr/sbin/rufctl" "$X/usr/sbin/rufd"; do
 done
 ok "every library the programs need resolves and comes from a package in Depends"
 "$X/usr/sbin/rufd" -h >/dev/null || fail "packaged rufd -h"
-"$X/usr/bin/ruf" --version | grep -q '^ruf ' || fail "packaged ruf --version"
-"$X/usr/sbin/rufctl" --version | grep -q '^rufctl ' || fail "packaged rufctl --version"
+grep -q '^ruf ' <<<"$("$X/usr/bin/ruf" --version)" || fail "packaged ruf --version"
+grep -q '^rufctl ' <<<"$("$X/usr/sbin/rufctl" --version)" || fail "packaged rufctl --version"
 for f in usr/bin/ruf usr/sbin/rufctl usr/sbin/rufd; do
-	readelf -h "$X/$f" | grep -q 'DYN' || fail "$f is not PIE"
-	readelf -d "$X/$f" | grep -q 'BIND_NOW' || fail "$f lacks -z now"
+	grep -q 'DYN' <<<"$(readelf -h "$X/$f")" || fail "$f is not PIE"
+	grep -q 'BIND_NOW' <<<"$(readelf -d "$X/$f")" || fail "$f lacks -z now"
 done
 ok "packaged programs run, PIE with full RELRO"
 
@@ -114,7 +114,7 @@ ok "maintainer scripts: user and directories created, rufd never enabled, store 
 
 if [ "${RUF_TEST_DEB_INSTALL:-0}" = 1 ]; then
 	[ "$(id -u)" = 0 ] || fail "RUF_TEST_DEB_INSTALL=1 needs root"
-	dpkg-query -W -f='${Status}' ruf 2>/dev/null | grep -q 'install ok installed' &&
+	grep -q 'install ok installed' <<<"$(dpkg-query -W -f='${Status}' ruf 2>/dev/null || true)" &&
 		fail "ruf is already installed here: not touching it"
 	trap 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq ruf >/dev/null 2>&1 || true; rm -rf "$T"' EXIT
 	cp "$DEB" "$T/"

@@ -12,7 +12,8 @@ set -euo pipefail
 for t in strace systemd-analyze curl; do
 	command -v "$t" >/dev/null 2>&1 || { echo "SKIP: $t not installed"; exit 77; }
 done
-if nm -D "$RUF_BIN/rufd" 2>/dev/null | grep -q '__asan_init\|__ubsan'; then
+needed=$(readelf -d "$RUF_BIN/rufd" 2>/dev/null || true)
+if grep -qE 'lib(asan|ubsan|tsan|msan)' <<<"$needed"; then
 	echo "SKIP: $RUF_BIN/rufd is built with sanitizers; run this on a release build"
 	exit 77
 fi
@@ -48,7 +49,7 @@ seal rc-sd-1 "$RUF_SRC/certs-example/reports/sitrep-darfur.json" "$T/e.env"
 tc rc-sd-1 submit "$T/e.env" >"$T/r" || fail "submit: $(cat "$T/r")"
 mkdir -p "$T/got"
 tc hrt-desk -n 1 -o "$T/got" subscribe hrt >"$T/d" || fail "subscribe: $(cat "$T/d")"
-curl -s "127.0.0.1:$MPORT/metrics" | grep -q '^rufd_store_envelopes 1$' || fail "metrics"
+grep -q '^rufd_store_envelopes 1$' <<<"$(curl -s "127.0.0.1:$MPORT/metrics")" || fail "metrics"
 kill -HUP "$RUFD_PID"
 for _ in $(seq 50); do grep -q 'reloaded' "$T/rufd.log" && break; sleep 0.1; done
 grep -q 'reloaded' "$T/rufd.log" || fail "no reload"

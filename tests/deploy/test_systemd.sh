@@ -165,10 +165,10 @@ ok "watchdog keep-alives from the event loop"
 kill -HUP "$rpid"
 waitfor '^RELOADING=1 MONOTONIC_USEC=' "RELOADING=1 on SIGHUP"
 for _ in $(seq 100); do
-	sed -n '/^RELOADING/,$p' "$T/notify.log" | grep -q '^READY=1' && break
+	grep -q '^READY=1' <<<"$(sed -n '/^RELOADING/,$p' "$T/notify.log")" && break
 	sleep 0.1
 done
-sed -n '/^RELOADING/,$p' "$T/notify.log" | grep -q '^READY=1' || fail "no READY=1 after the reload"
+grep -q '^READY=1' <<<"$(sed -n '/^RELOADING/,$p' "$T/notify.log")" || fail "no READY=1 after the reload"
 ok "SIGHUP: RELOADING=1, then READY=1"
 kill -TERM "$rpid"
 rc=0
