@@ -28,6 +28,7 @@ struct rufd_commit {
 	ruf_store *store;
 	uint8_t *sign_sk; /* sodium_malloc'ed copy, under mu */
 	uint64_t server_serial;
+	uint64_t new_map_size;   /* under mu: a resize the worker does between batches */
 	struct rufd_stats stats; /* the worker's counters, under mu */
 };
 
@@ -94,6 +95,8 @@ run_one(struct rufd_commit *c, ruf_store_batch *b, struct commit_req *r, uint64_
 {
 	int rc;
 
+	if (r->kind == COMMIT_AUDIT)
+		return audit(b, r->event, r->who, r->message_id, r->queue, now);
 	if (r->kind == COMMIT_ACK) {
 		char who[RUF_STORE_WHO_MAX];
 		rc = ruf_store_ack(b, r->desk_serial, r->queue, r->seq, now);
@@ -191,8 +194,22 @@ worker(void *arg)
 		uint64_t t0, dt;
 		int rc;
 
-		while (!c->todo && !c->stop)
+		while (!c->todo && !c->stop && !c->new_map_size)
 			pthread_cond_wait(&c->cv, &c->mu);
+		if (c->new_map_size) {
+			/* Between batches: LMDB resizes only without a write transaction. */
+			uint64_t sz = c->new_map_size;
+			c->new_map_size = 0;
+			pthread_mutex_unlock(&c->mu);
+			if ((rc = ruf_store_set_map_size(c->store, sz)) != 0)
+				log_err("store: cannot set map_size %llu: %s",
+				        (unsigned long long)sz, ruf_strerror(rc));
+			else
+				log_notice("store: map_size now %llu bytes",
+				           (unsigned long long)sz);
+			pthread_mutex_lock(&c->mu);
+			continue;
+		}
 		if (!c->todo && c->stop)
 			break;
 		items = c->todo;
@@ -334,6 +351,17 @@ rufd_commit_submit(struct rufd *d, struct commit_req *r)
 	*c->todo_tail = r;
 	c->todo_tail = &r->next;
 	c->pending++;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+void
+rufd_commit_set_map_size(struct rufd *d, uint64_t bytes)
+{
+	struct rufd_commit *c = d->commit;
+
+	pthread_mutex_lock(&c->mu);
+	c->new_map_size = bytes;
 	pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 }

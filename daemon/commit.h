@@ -19,6 +19,7 @@
 enum commit_kind {
 	COMMIT_PUT = 1, /* store an envelope from a spool file, queue it, sign a receipt */
 	COMMIT_ACK,     /* advance a desk's durable cursor */
+	COMMIT_AUDIT,   /* append an audit entry (event, who, message_id, queue) */
 };
 
 struct commit_req {
@@ -37,6 +38,9 @@ struct commit_req {
 	size_t n_queues;
 	uint64_t device_serial;
 	char who[RUF_STORE_WHO_MAX];
+
+	/* COMMIT_AUDIT: also who, message_id and queue */
+	int event; /* enum ruf_store_event */
 
 	/* COMMIT_ACK */
 	uint64_t desk_serial;
@@ -57,6 +61,8 @@ int rufd_commit_start(struct rufd *d);
 void rufd_commit_submit(struct rufd *d, struct commit_req *r);
 /* Sets the receipt signing key and server serial (loop thread, on start and reload). */
 void rufd_commit_set_signer(struct rufd *d, const uint8_t sk[RUF_SIGN_SK_BYTES], uint64_t serial);
+/* Asks the worker to change the store's map size between two batches. */
+void rufd_commit_set_map_size(struct rufd *d, uint64_t bytes);
 /* Requests queued or running, not yet reported back. */
 size_t rufd_commit_pending(struct rufd *d);
 /* Finishes queued work, stops the thread, closes the async handle. */

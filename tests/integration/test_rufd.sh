@@ -101,6 +101,33 @@ exec 3<&-
 grep -q 'handshake timeout' "$T/rufd.log" || fail "no handshake timeout logged"
 ok "a silent connection is closed at handshake_timeout"
 
+# The client library ruf uses (lib/client.h) against the same rufd.
+lc() {
+	local who=$1; shift
+	ruf_libclient -i "$C/identities/$who" -p "$PASS" -D "$T/directory" \
+		-s "127.0.0.1:$PORT" "$@"
+}
+lc hrt-desk -n 1 -o "$T/got" subscribe hrt >"$T/l4" 2>&1 && fail "lib desk got an acked delivery"
+grep -q 'NET_TIMEOUT' "$T/l4" || fail "lib desk: $(cat "$T/l4")"
+seal rc-cd-1 "$R/sitrep-kivu-early-warning.json" "$T/kivu.env"
+lc rc-cd-1 submit "$T/kivu.env" >"$T/l1" || fail "lib submit: $(cat "$T/l1")"
+grep -q '^receipt store_seq=3 queues=hrt,itf.kivu,rqr.great-lakes ' "$T/l1" ||
+	fail "lib receipt: $(cat "$T/l1")"
+lc rc-cd-1 submit "$T/kivu.env" >"$T/l2" || fail "lib resubmit: $(cat "$T/l2")"
+grep -q '^receipt store_seq=3 ' "$T/l2" || fail "lib dedup: $(cat "$T/l2")"
+lc rc-sd-1 submit "$T/darfur.env" >"$T/l3" || fail "lib submit of a stored one: $(cat "$T/l3")"
+seal rc-sd-1 "$R/sitrep-darfur.json" "$T/darfur3.env"
+lc rc-sd-1 submit "$T/darfur3.env" >"$T/l5" || fail "lib submit: $(cat "$T/l5")"
+depth() { curl -s "127.0.0.1:$MPORT/metrics" | sed -n "s/^rufd_queue_depth{queue=\"$1\"} //p"; }
+n=$(($(depth sag) - 1))
+lc sag-desk -n $n -o "$T/got" subscribe sag >"$T/l6" || fail "lib desk: $(cat "$T/l6")"
+grep -q "deliver queue=sag seq=$((n + 1)) " "$T/l6" || fail "lib desk deliveries: $(cat "$T/l6")"
+cmp -s "$T/got/lib-sag-$((n + 1)).env" "$T/darfur3.env" || fail "lib desk got other bytes"
+hrt_depth=$(depth hrt)
+lc hrt-desk -n $((hrt_depth - 1)) subscribe hrt >"$T/l7" || fail "lib hrt desk: $(cat "$T/l7")"
+grep -q "deliver queue=hrt seq=$hrt_depth " "$T/l7" || fail "lib hrt desk: $(cat "$T/l7")"
+ok "lib/client.h: submit with verified receipt, dedup, desk backlog from the cursor, ack"
+
 # SIGHUP: revoke rc-cd-1, publish, reload; a connected desk gets the new directory.
 serial=$(rufctl cert list --dir "$C/hq" --json |
 	grep -o '"serial": [0-9]*, "role": "device", "subject": "rc-cd-1"' | grep -o '[0-9]\+' | head -1)
@@ -122,7 +149,7 @@ seal rc-sd-1 "$R/sitrep-darfur.json" "$T/darfur2.env"
 tc rc-sd-1 submit "$T/darfur2.env" >"$T/r3" || fail "submit after reload: $(cat "$T/r3")"
 wait "$sub" || fail "subscriber during reload: $(cat "$T/sub")"
 grep -q directory_update "$T/sub" || fail "no DirectoryUpdate pushed: $(cat "$T/sub")"
-grep -q 'deliver queue=hrt seq=2' "$T/sub" || fail "live push missing: $(cat "$T/sub")"
+grep -q "deliver queue=hrt seq=$((hrt_depth + 1))" "$T/sub" || fail "live push missing: $(cat "$T/sub")"
 ok "SIGHUP: revoked device refused, connected desk kept, gets the directory and a live push"
 
 rufd_stop

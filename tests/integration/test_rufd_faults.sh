@@ -2,7 +2,7 @@
 # rufd under faults: SIGKILL during a stream of submissions then restart
 # (every receipted report present exactly once, delivered once per cursor);
 # a full store (tiny LMDB map) answers retry-later and loses nothing
-# receipted, then recovers with a bigger map; an envelope sealed under an
+# receipted, then recovers once SIGHUP raises map_size, without a restart; an envelope sealed under an
 # older directory (without a queue the policy now routes to) gets "stale directory" with the current directory;
 # systemd socket activation (LISTEN_FDS).
 . "$(dirname "$0")/lib.sh"
@@ -69,6 +69,9 @@ tc rc-sd-1 submit "$T/stale.env" >"$T/st" 2>&1 || rc=$?
 	fail "stale envelope not refused with the directory (exit $rc): $(cat "$T/st")"
 ok "an envelope missing a queue the current policy adds gets stale-directory with the directory"
 rufd_stop
+rufd -a -c "$T/rufd.conf" >"$T/a" || fail "audit after the crash: $(cat "$T/a")"
+grep -q "hash chain OK; $N envelopes" "$T/a" || fail "audit: $(cat "$T/a")"
+ok "after SIGKILL and restart the audit log still verifies"
 
 # A full store: 1 MiB map, envelopes with 300 KiB incompressible attachments.
 rm -rf "$T/state"
@@ -96,9 +99,10 @@ done
 [ "$full" -ge 1 ] || fail "a 1 MiB map took five 300 KiB envelopes"
 [ "$got" -ge 1 ] || fail "nothing fit in the map"
 grep -q 'store full' "$T/rufd.log" || fail "no log line for the full store"
-rufd_stop
 sed -i 's/^map_size = 1m/map_size = 64m/' "$T/rufd.conf"
-rufd_start
+kill -HUP "$RUFD_PID"
+for _ in $(seq 50); do grep -q 'store: map_size now' "$T/rufd.log" && break; sleep 0.1; done
+grep -q 'store: map_size now 67108864' "$T/rufd.log" || fail "map not grown: $(tail -3 "$T/rufd.log")"
 for i in 1 2 3 4 5; do
 	tc rc-sd-1 submit "$T/b$i.env" >"$T/c$i" 2>&1 || fail "after growing the map: $(cat "$T/c$i")"
 	if grep -q '^receipt' "$T/b$i"; then
@@ -109,7 +113,7 @@ done
 tc hrt-desk -n 5 -o "$T" subscribe hrt >"$T/d" || fail "desk after full store: $(cat "$T/d")"
 [ "$(grep -c '^deliver' "$T/d")" = 5 ] || fail "deliveries: $(cat "$T/d")"
 rufd_stop
-ok "a full map gives retry-later ($got stored, $full refused), keeps the receipted, recovers with a bigger map"
+ok "a full map gives retry-later ($got stored, $full refused), keeps the receipted, recovers when SIGHUP grows the map"
 
 # Socket activation: a listening socket passed as fd 3 with LISTEN_PID/LISTEN_FDS.
 python3 - "$T" "$PORT" <<'PY' &
