@@ -129,7 +129,7 @@ if ! CREDENTIALS_DIRECTORY=$T/creds "$RUFD" -n -c "$T/rufd.conf" >"$T/out" 2>&1;
 	fail "rufd -n with the key as a credential: $(cat "$T/out")"
 fi
 ok "rufd -n finds server_key = credential:server.key in \$CREDENTIALS_DIRECTORY"
-CREDENTIALS_DIRECTORY= "$RUFD" -n -c "$T/rufd.conf" >"$T/out" 2>&1 &&
+env -u CREDENTIALS_DIRECTORY "$RUFD" -n -c "$T/rufd.conf" >"$T/out" 2>&1 &&
 	fail "rufd -n accepted a credential without \$CREDENTIALS_DIRECTORY"
 grep -q 'LoadCredential' "$T/out" || fail "no hint at LoadCredential: $(cat "$T/out")"
 ok "without \$CREDENTIALS_DIRECTORY rufd says how to pass the key"
