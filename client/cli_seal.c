@@ -40,7 +40,7 @@ next_sequence(const char *home, uint64_t *seq)
 
 int
 cli_seal_report(struct cli_identity *id, const struct ruf_report_input *rin, const char *what,
-                int fd, struct cli_sealed *out, uint8_t *content_key)
+                int fd, struct cli_sealed *out, uint8_t *content_key, const uint8_t *reuse_msgid)
 {
 	struct ruf_route_header rh;
 	struct ruf_env_header *hdr = &out->hdr;
@@ -96,6 +96,8 @@ cli_seal_report(struct cli_identity *id, const struct ruf_report_input *rin, con
 		cli_fail(1, "encoding the report: %s", ruf_strerror(rc));
 		goto out;
 	}
+	if (reuse_msgid != NULL)
+		memcpy(hdr->message_id, reuse_msgid, RUF_MSGID_BYTES);
 	hdr->created = ruf_now();
 	hdr->device_serial = id->cert->serial;
 	hdr->kind = rh.kind;

@@ -328,7 +328,7 @@ compose(struct compose *c)
 		cli_fail(1, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	if ((rc = cli_seal_report(&id, &rin, what, fd, &sealed, ck)) != 0)
+	if ((rc = cli_seal_report(&id, &rin, what, fd, &sealed, ck, NULL)) != 0)
 		goto fail;
 	if (fstat(fd, &st) == -1 || fsync(fd) == -1) {
 		rc = errno == ENOSPC ? RUF_E_NOSPC : ruf_errno(errno);

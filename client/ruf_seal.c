@@ -108,7 +108,7 @@ ruf_seal_main(int argc, char *argv[])
 			cli_fail(1, "%s: %s", tmp, strerror(errno));
 			goto out;
 		}
-		if ((rc = cli_seal_report(&id, &rin, in, fd, &sealed, NULL)) != 0)
+		if ((rc = cli_seal_report(&id, &rin, in, fd, &sealed, NULL, NULL)) != 0)
 			goto fail_tmp;
 		if (fsync(fd) == -1 || close(fd) == -1) {
 			fd = -1;

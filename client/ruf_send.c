@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +31,8 @@
 #include "cli.h"
 #include "client.h"
 #include "outbox.h"
+#include "report.h"
+#include "seal_common.h"
 #include "util.h"
 
 static const char usage[] =
@@ -184,6 +187,116 @@ accept_receipt(struct sender *s, ruf_client *c, struct outbox_entry *e,
 	return 0;
 }
 
+/*
+ * rufd routes this report to queues its envelope has no wrap for: open it
+ * with the content key kept in the outbox wrap, seal the same report (same
+ * message id, new sequence) to the queues of the directory now held, and
+ * replace the envelope, wrap and metadata. The decrypted attachments live
+ * in a 0700 directory inside the outbox only for the call.
+ */
+static int
+reseal(struct sender *s, struct outbox_entry *e)
+{
+	struct ruf_opened *o = NULL;
+	struct ruf_report_input rin = {0};
+	struct cli_sealed sealed;
+	uint8_t *ck = NULL, *ck2 = NULL;
+	char tdir[PATH_MAX], env[PATH_MAX], tmp[PATH_MAX];
+	struct stat st;
+	int fd = -1, rc;
+
+	cli_path(tdir, sizeof(tdir), "%s/.reseal-%s", s->dir, e->id);
+	cli_path(tmp, sizeof(tmp), "%s/.tmp-reseal-%s.env", s->dir, e->id);
+	outbox_path(s->dir, e->id, "env", env, sizeof(env));
+	if ((ck = sodium_malloc(RUF_CONTENT_KEY_BYTES)) == NULL ||
+	    (ck2 = sodium_malloc(RUF_CONTENT_KEY_BYTES)) == NULL) {
+		rc = RUF_E_NOMEM;
+		goto out;
+	}
+	if ((rc = outbox_key_read(s->dir, e, s->id.cert->kx_pk, s->kx_sk, ck)) != 0)
+		goto out;
+	if (mkdir(tdir, 0700) == -1 && errno != EEXIST) {
+		rc = ruf_errno(errno);
+		goto out;
+	}
+	if ((fd = open(env, O_RDONLY | O_CLOEXEC)) == -1) {
+		rc = ruf_errno(errno);
+		goto out;
+	}
+	rc = ruf_envelope_open_with_key(fd, s->id.root, s->id.dir, ruf_now(), ck, tdir, &o);
+	close(fd);
+	fd = -1;
+	if (rc != 0)
+		goto out;
+	if ((rc = ruf_report_decode(o->report, o->report_len, &rin.report)) != 0)
+		goto out;
+	if (o->n_attachments > 0) {
+		if ((rin.attachments = calloc(o->n_attachments, sizeof(*rin.attachments))) ==
+		    NULL) {
+			rc = RUF_E_NOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < o->n_attachments; i++)
+			rin.attachments[i] = (struct ruf_report_attachment){
+			    o->attachments[i].saved_path, o->attachments[i].name,
+			    o->attachments[i].media_type};
+		rin.n_attachments = o->n_attachments;
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1) {
+		rc = ruf_errno(errno);
+		goto out;
+	}
+	if ((rc = cli_seal_report(&s->id, &rin, e->id, fd, &sealed, ck2, e->msgid)) != 0)
+		goto out;
+	if (fsync(fd) == -1 || fstat(fd, &st) == -1) {
+		rc = ruf_errno(errno);
+		goto out;
+	}
+	/* New wrap first (a crash after it leaves the old envelope with a wrap
+	 * that fails its commitment: re-seal refuses, nothing is lost but
+	 * that entry's re-seal), then the envelope, then the record. */
+	if ((rc = outbox_key_write(s->dir, e, ck2, s->id.cert->kx_pk)) != 0)
+		goto out;
+	if (rename(tmp, env) == -1) {
+		rc = ruf_errno(errno);
+		goto out;
+	}
+	e->total_len = (uint64_t)st.st_size;
+	e->confirmed = 0;
+	e->state = OUTBOX_PENDING;
+	e->dir_version = sealed.hdr.directory_version;
+	e->queues[0] = '\0';
+	for (size_t i = 0; i < sealed.qs.n; i++) {
+		strcat(e->queues, i ? "," : "");
+		strcat(e->queues, sealed.qs.names[i]);
+	}
+	snprintf(e->reason, sizeof(e->reason), "re-sealed under directory version %" PRIu64,
+	         e->dir_version);
+	e->updated = ruf_now();
+	if ((rc = outbox_save(s->dir, e)) != 0)
+		goto out;
+	fprintf(stderr, "ruf: %s: re-sealed to %s (directory version %" PRIu64 ")\n", e->id,
+	        e->queues, e->dir_version);
+out:
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	if (o != NULL)
+		for (size_t i = 0; i < o->n_attachments; i++)
+			if (o->attachments[i].saved_path != NULL)
+				unlink(o->attachments[i].saved_path);
+	rmdir(tdir);
+	free(rin.attachments);
+	if (rin.report != NULL)
+		protobuf_c_message_free_unpacked(&rin.report->base, NULL);
+	ruf_opened_free(o);
+	if (ck != NULL)
+		sodium_free(ck);
+	if (ck2 != NULL)
+		sodium_free(ck2);
+	return rc;
+}
+
 enum pass_result { PASS_DONE, PASS_RETRY, PASS_FATAL };
 
 /*
@@ -252,9 +365,11 @@ one_pass(struct sender *s, size_t *remaining, uint32_t *wait_s, char *last_err, 
 		struct ruf_client_submit_result res;
 		struct ruf_client_progress pg = {progress_cb, s};
 		char path[PATH_MAX];
+		bool resealed = false;
 
 		if (e->state == OUTBOX_DELIVERED || e->state == OUTBOX_FAILED)
 			continue;
+	again:
 		e->state = OUTBOX_INFLIGHT;
 		e->attempts++;
 		e->updated = ruf_now();
@@ -302,13 +417,16 @@ one_pass(struct sender *s, size_t *remaining, uint32_t *wait_s, char *last_err, 
 				res.directory = NULL;
 				install_directory(s, sd);
 			}
-			/* The envelope names queues of an older directory; a new
-			 * seal needs the plaintext, which the outbox does not keep. */
+			if (!resealed && e->dir_version < s->id.dir->version &&
+			    (rc = reseal(s, e)) == 0) {
+				resealed = true;
+				ruf_client_submit_result_free(&res);
+				goto again;
+			}
 			e->state = OUTBOX_FAILED;
 			snprintf(e->reason, sizeof(e->reason),
-			         "stale directory: HQ routes this report to other queues than "
-			         "directory version %" PRIu64 " named; compose it again",
-			         e->dir_version);
+			         "stale directory: re-sealing under version %" PRIu64 " failed: %s",
+			         s->id.dir->version, ruf_strerror(rc));
 			outbox_save(s->dir, e);
 			fprintf(stderr, "ruf: %s: %s\n", e->id, e->reason);
 			(*remaining)--;

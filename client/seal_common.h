@@ -24,10 +24,12 @@ struct cli_sealed {
  * Checks the identity may send this report (role, situation, country),
  * routes it with the directory's policy, takes the next per-device sequence
  * number and seals it to fd (which the caller fsyncs). content_key (may be
- * NULL) receives the content key: wipe it. Prints a one-line error naming
+ * NULL) receives the content key: wipe it. reuse_msgid (may be NULL) seals
+ * with that message id instead of a fresh one (re-sealing). Prints a one-line error naming
  * what (the input's name) and returns the RUF_E_* code.
  */
 int cli_seal_report(struct cli_identity *id, const struct ruf_report_input *rin, const char *what,
-                    int fd, struct cli_sealed *out, uint8_t *content_key);
+                    int fd, struct cli_sealed *out, uint8_t *content_key,
+                    const uint8_t *reuse_msgid);
 
 #endif
