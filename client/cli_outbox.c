@@ -22,6 +22,7 @@
 
 #include "cli.h"
 #include "outbox.h"
+#include "wire.h"
 
 #define META_ITEMS 16
 
@@ -454,4 +455,52 @@ outbox_state_name(int state)
 	default:
 		return "?";
 	}
+}
+
+int
+outbox_deliver(const char *dir, struct outbox_entry *e, const uint8_t *receipt, size_t len,
+               const ruf_cert *server_cert, const ruf_cert *root)
+{
+	struct ruf_wire_receipt_info info;
+	struct ruf_env_info *ei = NULL;
+	char path[PATH_MAX];
+	int fd, rc;
+
+	outbox_path(dir, e->id, "env", path, sizeof(path));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return ruf_errno(errno);
+	rc = ruf_envelope_inspect(fd, &ei);
+	close(fd);
+	if (rc != 0)
+		return rc;
+	rc = ruf_wire_receipt_verify(receipt, len, server_cert, root, ruf_now(), e->msgid, ei->hash,
+	                             &info);
+	ruf_env_info_free(ei);
+	if (rc != 0)
+		return rc;
+	free(e->receipt);
+	if ((e->receipt = malloc(len)) == NULL)
+		return RUF_E_NOMEM;
+	memcpy(e->receipt, receipt, len);
+	e->receipt_len = len;
+	e->state = OUTBOX_DELIVERED;
+	e->confirmed = e->total_len;
+	e->store_seq = info.body.store_seq;
+	e->receipt_time = info.body.time;
+	e->queues[0] = '\0';
+	for (size_t i = 0; i < info.body.n_queues; i++) {
+		strcat(e->queues, i ? "," : "");
+		strcat(e->queues, info.body.queues[i]);
+	}
+	e->reason[0] = '\0';
+	e->updated = ruf_now();
+	/* The receipt is durable before the wrap goes: a crash between the two
+	 * leaves a wrap the next `ruf send` destroys, never a delivered entry
+	 * without its receipt. */
+	if ((rc = outbox_save(dir, e)) != 0)
+		return rc;
+	if ((rc = outbox_key_destroy(dir, e->id)) != 0)
+		fprintf(stderr, "%s: %s: destroying the key wrap: %s\n", cli_progname, e->id,
+		        ruf_strerror(rc));
+	return 0;
 }

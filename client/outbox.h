@@ -91,6 +91,14 @@ int outbox_key_read(const char *dir, const struct outbox_entry *e, const uint8_t
 /* Overwrites ID.key with zeros, fsyncs, unlinks, fsyncs the directory. */
 int outbox_key_destroy(const char *dir, const char *id);
 
+/*
+ * Verifies receipt (a WireReceipt) against server_cert under root, the
+ * entry's message id and its envelope's hash; then records it (state
+ * delivered, store seq, queues, time; durable) and destroys the key wrap.
+ */
+int outbox_deliver(const char *dir, struct outbox_entry *e, const uint8_t *receipt, size_t len,
+                   const ruf_cert *server_cert, const ruf_cert *root);
+
 /* Moves an entry's files to quarantine/ (messages on stderr). */
 void outbox_quarantine(const char *dir, const char *id, const char *why);
 

@@ -9,6 +9,7 @@ int ruf_report_main(int argc, char *argv[]);
 int ruf_surge_main(int argc, char *argv[]);
 int ruf_outbox_main(int argc, char *argv[]);
 int ruf_send_main(int argc, char *argv[]);
+int ruf_bundle_main(int argc, char *argv[]);
 
 static const struct cli_command commands[] = {
     {"enroll", ruf_enroll_main, "Install certificate, keys and directory; pin the HQ root"},
@@ -19,6 +20,8 @@ static const struct cli_command commands[] = {
     {"surge", ruf_surge_main, "Compose a surge staff request offline and seal it into the outbox"},
     {"outbox", ruf_outbox_main, "List the outbox: pending, in flight, delivered, failed"},
     {"send", ruf_send_main, "Deliver the outbox to HQ (resumes, retries, re-reads the directory)"},
+    {"bundle", ruf_bundle_main,
+     "Export pending envelopes to a file; import HQ's receipts for them"},
     {NULL, NULL, NULL},
 };
 

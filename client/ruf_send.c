@@ -139,46 +139,13 @@ static int
 accept_receipt(struct sender *s, ruf_client *c, struct outbox_entry *e,
                struct ruf_client_submit_result *res)
 {
-	struct ruf_wire_receipt_info info;
-	struct ruf_env_info *ei = NULL;
-	char path[PATH_MAX], t[21];
-	int fd, rc;
+	char t[21];
+	int rc;
 
-	outbox_path(s->dir, e->id, "env", path, sizeof(path));
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return ruf_errno(errno);
-	rc = ruf_envelope_inspect(fd, &ei);
-	close(fd);
+	rc = outbox_deliver(s->dir, e, res->receipt, res->receipt_len, ruf_client_server_cert(c),
+	                    s->id.root);
 	if (rc != 0)
 		return rc;
-	rc = ruf_wire_receipt_verify(res->receipt, res->receipt_len, ruf_client_server_cert(c),
-	                             s->id.root, ruf_now(), e->msgid, ei->hash, &info);
-	ruf_env_info_free(ei);
-	if (rc != 0)
-		return rc;
-	free(e->receipt);
-	if ((e->receipt = malloc(res->receipt_len)) == NULL)
-		return RUF_E_NOMEM;
-	memcpy(e->receipt, res->receipt, res->receipt_len);
-	e->receipt_len = res->receipt_len;
-	e->state = OUTBOX_DELIVERED;
-	e->confirmed = e->total_len;
-	e->store_seq = info.body.store_seq;
-	e->receipt_time = info.body.time;
-	e->queues[0] = '\0';
-	for (size_t i = 0; i < info.body.n_queues; i++) {
-		strcat(e->queues, i ? "," : "");
-		strcat(e->queues, info.body.queues[i]);
-	}
-	e->reason[0] = '\0';
-	e->updated = ruf_now();
-	/* The receipt is durable before the wrap goes: a crash between the two
-	 * leaves a wrap the next run destroys, never a delivered entry without
-	 * its receipt. */
-	if ((rc = outbox_save(s->dir, e)) != 0)
-		return rc;
-	if ((rc = outbox_key_destroy(s->dir, e->id)) != 0)
-		fprintf(stderr, "ruf: %s: destroying the key wrap: %s\n", e->id, ruf_strerror(rc));
 	ruf_time_fmt(e->receipt_time, t);
 	printf("delivered %s: receipt verified, store seq %" PRIu64 ", queues %s, %s "
 	       "(resumed at %" PRIu64 " of %" PRIu64 " bytes)\n",
