@@ -12,7 +12,12 @@
  * connection that delivered everything it tried (up to 60000 bytes) and
  * halves after a cut (down to 2 KiB), so a link that drops often loses
  * little per cut. TCP keepalive and TCP_USER_TIMEOUT are set by the client
- * library (lib/client.c).
+ * library (lib/client.c); TCP_USER_TIMEOUT (120 s of unacknowledged data)
+ * is what detects a dead link. The wait for rufd's answer is 10 minutes
+ * (--io-timeout): the client library writes every chunk into the socket
+ * buffer and then waits for the receipt, and on a 40 kbit/s link the
+ * kernel may still be sending a megabyte from that buffer for minutes
+ * while the connection is healthy (a shorter wait cut healthy uploads).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +47,8 @@ static const char usage[] =
     "  --watch              keep running: retry when the link returns, send new reports\n"
     "  --chunk BYTES        first chunk size (default 16384; adapts to the link)\n"
     "  --quiet              no progress display\n"
+    "  --io-timeout DUR     longest wait for HQ's answer (default 10m; a dead link is\n"
+    "                       detected sooner by TCP_USER_TIMEOUT, 120 s)\n"
     "  --home DIR  --passphrase-file F\n";
 
 #define CHUNK_MIN 2048
@@ -55,6 +62,7 @@ struct sender {
 	char dir[PATH_MAX];
 	const char *hq;
 	size_t chunk;
+	unsigned io_timeout_ms;
 	bool progress;
 	/* progress display */
 	const char *cur_id;
@@ -278,7 +286,7 @@ one_pass(struct sender *s, size_t *remaining, uint32_t *wait_s, char *last_err, 
 	char host[256], port[16];
 	const char *addr = s->hq;
 	struct ruf_client_identity cid;
-	struct ruf_client_options opt = {.chunk_size = s->chunk};
+	struct ruf_client_options opt = {.chunk_size = s->chunk, .io_timeout_ms = s->io_timeout_ms};
 	ruf_client *c = NULL;
 	ruf_directory *nd;
 	ruf_diag d = {{0}};
@@ -439,12 +447,13 @@ ruf_send_main(int argc, char *argv[])
 	    {"watch", no_argument, NULL, 'w'},
 	    {"chunk", required_argument, NULL, 'c'},
 	    {"quiet", no_argument, NULL, 'Q'},
+	    {"io-timeout", required_argument, NULL, 'T'},
 	    {"home", required_argument, NULL, 'H'},
 	    {"passphrase-file", required_argument, NULL, 'p'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct sender s = {.chunk = 16384};
+	struct sender s = {.chunk = 16384, .io_timeout_ms = 600000};
 	struct cli_pass pp = {0};
 	const char *homearg = NULL;
 	const struct ruf_key *kx;
@@ -476,6 +485,13 @@ ruf_send_main(int argc, char *argv[])
 		case 'Q':
 			quiet = true;
 			break;
+		case 'T': {
+			uint64_t t;
+			if (ruf_parse_duration(optarg, &t) != 0 || t < 5 || t > 86400)
+				return cli_fail(EXIT_USAGE, "--io-timeout %s: 5 s .. 1 d", optarg);
+			s.io_timeout_ms = (unsigned)(t * 1000);
+			break;
+		}
 		case 'H':
 			homearg = optarg;
 			break;

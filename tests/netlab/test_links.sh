@@ -41,7 +41,7 @@ HQ rufd -d -c "$T/rufd.conf" 2>>"$T/rufd.log" &
 RUFD_PID=$!
 for _ in $(seq 100); do grep -q "rufd started" "$T/rufd.log" 2>/dev/null && break; sleep 0.1; done
 grep -q "rufd started" "$T/rufd.log" || { cat "$T/rufd.log"; fail "rufd did not start in the hq namespace"; }
-trap 'kill -9 $RUFD_PID 2>/dev/null; "$NETLAB" down >/dev/null 2>&1 || true; rm -rf "$T"' EXIT
+trap 'kill -9 $RUFD_PID 2>/dev/null || true; "$NETLAB" down >/dev/null 2>&1 || true; rm -rf "$T"' EXIT
 enroll rc-sd-1
 H=(--home "$T/home/rc-sd-1" --passphrase-file "$PASS")
 SEND=(ruf send "${H[@]}" --hq "10.200.0.2:$PORT" --quiet --deadline 300)
