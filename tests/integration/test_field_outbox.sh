@@ -133,7 +133,7 @@ wait "$SEND_PID" 2>/dev/null || true
 SEND_PID=
 [ "$held" -gt 0 ] || fail "rufd held nothing before the cut"
 grep -q "delivered $ID6" "$T/s1" && fail "the upload finished before the cut; make it bigger"
-ruf send "${H[@]}" --hq "127.0.0.1:$PORT" >"$T/s2" 2>&1 || fail "resume: $(cat "$T/s2")"
+ruf send "${H[@]}" --hq "127.0.0.1:$PORT" --deadline 120 >"$T/s2" 2>&1 || fail "resume: $(cat "$T/s2")"
 at=$(sed -n "s/^delivered $ID6: .*(resumed at \([0-9]*\) of \([0-9]*\) bytes)/\1/p" "$T/s2")
 [ -n "$at" ] && [ "$at" -ge "$held" ] || fail "resumed at '$at', rufd held $held: $(cat "$T/s2")"
 ok "a send killed mid-upload resumes at byte $at (rufd held $held at the cut)"
