@@ -193,3 +193,23 @@ void ruf_env_info_free(struct ruf_env_info *info);
 void ruf_opened_free(struct ruf_opened *o);
 
 #endif
+
+/*
+ * --- Added by the field client (crypto/envelope_reseal.c) ----------------
+ * The sender's own path back into an envelope it sealed, for re-sealing to
+ * the queues of a newer directory with the SAME message id (rufd answered
+ * "stale directory"). The sender kept the content key (outbox wrap).
+ */
+
+/*
+ * Opens the envelope in fd with its content key instead of a queue key:
+ * ruf_envelope_verify()'s checks (root, dir, now), the key commitment
+ * (ENV_COMMITMENT), then decryption and every content check of
+ * ruf_envelope_open() (the inner binding to the message id and the head's
+ * recipients included). Attachments are saved into attach_dir (required,
+ * so re-sealing can read them). *out is owned by the caller.
+ */
+int ruf_envelope_open_with_key(int fd, const ruf_cert *root, const ruf_directory *dir,
+                               uint64_t now, const uint8_t content_key[RUF_CONTENT_KEY_BYTES],
+                               const char *attach_dir, struct ruf_opened **out)
+    __attribute__((warn_unused_result));
