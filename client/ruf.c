@@ -5,12 +5,16 @@ int ruf_enroll_main(int argc, char *argv[]);
 int ruf_seal_main(int argc, char *argv[]);
 int ruf_open_main(int argc, char *argv[]);
 int ruf_directory_main(int argc, char *argv[]);
+int ruf_desk_main(int argc, char *argv[]);
+int ruf_inbox_main(int argc, char *argv[]);
 
 static const struct cli_command commands[] = {
     {"enroll", ruf_enroll_main, "Install certificate, keys and directory; pin the HQ root"},
     {"seal", ruf_seal_main, "Seal a report (JSON) into an envelope file"},
     {"open", ruf_open_main, "Verify and open an envelope with this identity's queue keys"},
     {"directory", ruf_directory_main, "Install a newer signed HQ directory, or show the one held"},
+    {"desk", ruf_desk_main, "HQ desks: pull, follow, list, show, export, reply, surge"},
+    {"inbox", ruf_inbox_main, "Field devices: fetch and list replies from HQ"},
     {NULL, NULL, NULL},
 };
 
