@@ -290,7 +290,13 @@ fill_rec(struct ruf_archive_rec *rec, const struct ruf_opened *o, const Ruf__Rep
 	rec->sender_serial = e->sender->serial;
 	rec->sender_role = e->sender->role;
 	snprintf(rec->verification, sizeof(rec->verification), "verified");
-	ruf_report_title(r, rec->title, sizeof(rec->title));
+	/* The author's own title when there is one: it says most in a list. */
+	if (r->body_case == RUF__REPORT__BODY_SITREP && r->sitrep->title && r->sitrep->title[0])
+		snprintf(rec->title, sizeof(rec->title), "%s", r->sitrep->title);
+	else if (r->body_case == RUF__REPORT__BODY_SURGE && r->surge->title && r->surge->title[0])
+		snprintf(rec->title, sizeof(rec->title), "%s", r->surge->title);
+	else
+		ruf_report_title(r, rec->title, sizeof(rec->title));
 	rec->direction = RUF_ARCHIVE_RECEIVED;
 	if (r->body_case == RUF__REPORT__BODY_REPLY && r->reply->status)
 		snprintf(rec->status, sizeof(rec->status), "%s", r->reply->status);
@@ -451,7 +457,9 @@ static bool
 retriable(int rc)
 {
 	return rc == RUF_E_NET_CONNECT || rc == RUF_E_NET_TIMEOUT || rc == RUF_E_NET_CLOSED ||
-	       rc == RUF_E_WIRE_HANDSHAKE || rc == RUF_E_WIRE_PROTOCOL || rc == RUF_E_IO;
+	       rc == RUF_E_WIRE_HANDSHAKE || rc == RUF_E_WIRE_PROTOCOL || rc == RUF_E_IO ||
+	       /* rufd shutting down, busy or rate limiting; queues were checked locally */
+	       rc == RUF_E_WIRE_ERROR || rc == RUF_E_WIRE_RETRY_LATER;
 }
 
 int
