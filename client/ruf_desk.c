@@ -328,7 +328,7 @@ handle_delivery(struct cli_identity *id, const ruf_keystore *open_ks, ruf_archiv
 		/* Our configuration, not the sender's fault: keep it queued at rufd. */
 		cli_fail(rc,
 		         "%s on %s: this desk lacks the key for queue %s (%s%s%s); "
-		         "install it (rufctl queue give) and pull again",
+		         "re-issue the desk with the current key and pull again",
 		         idhex, del->queue, del->queue, ruf_strerror(rc), d.msg[0] ? ": " : "",
 		         d.msg);
 		goto out;
@@ -587,7 +587,7 @@ ruf_desk_pull_main(int argc, char *argv[])
 		if (ruf_keystore_find(id.ks, RUF_KEY_QUEUE, queues[i], 0) == NULL) {
 			rc = cli_fail(1,
 			              "queue %s: this desk's keystore holds no key for it "
-			              "(rufctl queue give %s)",
+			              "(re-issue: rufctl cert issue --role desk --queue %s)",
 			              queues[i], queues[i]);
 			goto out;
 		}
