@@ -39,6 +39,9 @@ int desk_connect(struct cli_identity *id, const char *hq, ruf_client **out);
 int desk_receive(struct cli_identity *id, const ruf_keystore *open_ks, ruf_archive *a,
                  const char *const *queues, size_t n, const struct desk_net *net);
 
+/* Exit code for an error: 3 for refused certificates, directories, envelopes; else 1. */
+int desk_exit_for(int rc);
+
 /* Colour on a terminal only. */
 bool desk_colour(void);
 

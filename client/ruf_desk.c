@@ -31,6 +31,18 @@
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 60000
 
+int
+desk_exit_for(int rc)
+{
+	/* 3 only for refused certificates, directories and envelopes (codes are negative). */
+	if (rc == 0)
+		return 0;
+	if (rc <= RUF_E_CERT_FORMAT && rc >= RUF_E_ENV_CHANGED && rc != RUF_E_POLICY &&
+	    rc != RUF_E_DIR_NO_QUEUE)
+		return EXIT_VERIFY;
+	return 1;
+}
+
 bool
 desk_colour(void)
 {
@@ -331,6 +343,7 @@ handle_delivery(struct cli_identity *id, const ruf_keystore *open_ks, ruf_archiv
 		         "re-issue the desk with the current key and pull again",
 		         idhex, del->queue, del->queue, ruf_strerror(rc), d.msg[0] ? ": " : "",
 		         d.msg);
+		rc = RUF_E_NO_KEY;
 		goto out;
 	}
 	if (rc == 0 && memcmp(o->info->hdr.message_id, del->message_id, RUF_MSGID_BYTES) != 0) {
@@ -492,7 +505,7 @@ desk_receive(struct cli_identity *id, const ruf_keystore *open_ks, ruf_archive *
 		fprintf(stderr, "%s: %ld archived, %ld duplicates, %ld quarantined\n", cli_progname,
 		        st.archived, st.duplicates, st.quarantined);
 	if (rc != 0)
-		return cli_exit_for(rc);
+		return desk_exit_for(rc);
 	return st.quarantined > 0 ? EXIT_VERIFY : 0;
 }
 

@@ -235,11 +235,11 @@ ruf_desk_reply_main(int argc, char *argv[])
 		memcpy(rec.hdr.message_id, replyid, RUF_MSGID_BYTES);
 	}
 	if ((rc = desk_connect(&id, hq, &c)) != 0) {
-		rc = cli_exit_for(rc);
+		rc = desk_exit_for(rc);
 		goto out_tmp;
 	}
 	if ((rc = ruf_client_submit(c, fd, NULL, &res, &d)) != 0) {
-		rc = cli_fail(cli_exit_for(rc), "submitting the reply: %s%s%s", ruf_strerror(rc),
+		rc = cli_fail(desk_exit_for(rc), "submitting the reply: %s%s%s", ruf_strerror(rc),
 		              d.msg[0] ? ": " : "", d.msg);
 		goto out_tmp;
 	}

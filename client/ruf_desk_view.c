@@ -299,7 +299,7 @@ ruf_desk_view_show(int argc, char *argv[])
 		goto out;
 	}
 	if ((rc = reopen(&id, a, msgid, save, &o, &r, &d)) != 0) {
-		rc = cli_fail(cli_exit_for(rc), "%s: verification fails now: %s%s%s", argv[optind],
+		rc = cli_fail(desk_exit_for(rc), "%s: verification fails now: %s%s%s", argv[optind],
 		              ruf_strerror(rc), d.msg[0] ? ": " : "", d.msg);
 		goto out;
 	}

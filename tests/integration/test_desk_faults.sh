@@ -138,6 +138,31 @@ desk itf-darfur-desk desk pull --idle 1 >"$T/q2" 2>&1 || fail "pull after quaran
 grep -q '0 archived, 0 duplicates, 0 quarantined' "$T/q2" || fail "quarantined one came again: $(cat "$T/q2")"
 ok "an envelope damaged in rufd's store is quarantined with its reason (exit 3), not listed, acked once"
 
+# A rotated queue key the desk does not hold yet: named, not acked, not quarantined.
+mkdir "$T/oldq" && mv "$C/hq/queues/itf.darfur."* "$T/oldq/" # rufctl has no rotate verb yet
+rufctl queue create itf.darfur --epoch 2 --dir "$C/hq" --new-passphrase-file "$PASS" \
+	--kdf interactive >/dev/null
+rufctl directory publish --dir "$C/hq" --passphrase-file "$PASS" \
+	--policy "$RUF_SRC/certs-example/policy.txt" --expires 30d --hq-address "$HQ" \
+	--out "$T/directory.new" >/dev/null
+cp "$T/directory.new" "$T/directory"
+kill -HUP "$RUFD_PID"
+for _ in $(seq 50); do grep -q 'reloaded: directory version 2' "$T/rufd.log" && break; sleep 0.1; done
+ruf directory update "$T/directory.new" --home "$T/home/rc-sd-1" >/dev/null || fail "device directory update"
+python3 - "$R" "$T/r" <<'PY'
+import json, sys
+d = json.load(open(f"{sys.argv[1]}/sitrep-darfur.json"))
+for k in ("casualties", "violation_categories"):
+    d.pop(k, None)
+json.dump(dict(d, risk="low", escalate=False, title="epoch two"), open(f"{sys.argv[2]}/e2.json", "w"))
+PY
+submit rc-sd-1 e2
+for n in 1 2; do
+	expect_exit 1 "lacks the key for queue itf.darfur" desk itf-darfur-desk desk pull --idle 1
+done
+[ "$(ls "$T/home/itf-darfur-desk/quarantine/"*.env | wc -l)" = 1 ] || fail "a missing key was quarantined"
+ok "a delivery sealed to a queue key the desk lacks names the queue, stays queued (twice), is not quarantined"
+
 expect_exit 1 "does not permit" desk sag-desk desk pull hrt
 expect_exit 2 "" deskl sag-desk desk export --format xml
 ok "a queue outside the desk certificate is named; bad options are usage errors"
