@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -334,6 +335,8 @@ fail:
 
 /* ---- files ---- */
 
+static void sweep_scratch(const ruf_archive *a);
+
 int
 ruf_archive_open(const char *home, const ruf_keystore *ks, ruf_archive **out)
 {
@@ -364,6 +367,7 @@ ruf_archive_open(const char *home, const ruf_keystore *ks, ruf_archive **out)
 	/* A key of its own for the index, so the kx key is never used as an AEAD key. */
 	crypto_generichash(a->key, 32, (const uint8_t *)DOM_IDX, sizeof(DOM_IDX), kx->sk,
 	                   RUF_KX_SK_BYTES);
+	sweep_scratch(a);
 	*out = a;
 	return 0;
 }
@@ -458,6 +462,31 @@ idx_read_path(const ruf_archive *a, const char *path, const uint8_t id[RUF_MSGID
 	sodium_memzero(plain, sizeof(plain));
 	free(buf);
 	return rc;
+}
+
+/* Scratch files of processes that died mid-receive (".recv-<pid>-..."): never archived. */
+static void
+sweep_scratch(const ruf_archive *a)
+{
+	DIR *d = opendir(a->dir);
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char *end, path[PATH_MAX];
+		long pid;
+		if (strncmp(e->d_name, ".recv-", 6) != 0)
+			continue;
+		pid = strtol(e->d_name + 6, &end, 10);
+		if (pid <= 0 || *end != '-' || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 ||
+		    errno != ESRCH)
+			continue;
+		pathf(path, sizeof(path), "%s/%s", a->dir, e->d_name);
+		if (path[0] != '\0')
+			unlink(path);
+	}
+	closedir(d);
 }
 
 int

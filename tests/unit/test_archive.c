@@ -297,6 +297,24 @@ test_archive_resolve_refuses_ambiguous_and_short_prefixes(void **state)
 	assert_int_equal(ruf_archive_resolve(f->a, "cdcd", id), RUF_E_NOTFOUND);
 }
 
+static void
+test_archive_open_removes_scratch_of_dead_processes_only(void **state)
+{
+	struct fx *f = *state;
+	char dead[PATH_MAX], mine[PATH_MAX];
+	ruf_archive *b;
+
+	snprintf(dead, sizeof(dead), "%s/archive/.recv-999999999-0", f->dir);
+	ruf_archive_tmp_path(f->a, "0", mine, sizeof(mine));
+	assert_int_equal(ruf_file_write_atomic(dead, "x", 1, 0600, false), 0);
+	assert_int_equal(ruf_file_write_atomic(mine, "x", 1, 0600, false), 0);
+	assert_int_equal(ruf_archive_open(f->dir, f->ks, &b), 0);
+	ruf_archive_close(b);
+	assert_int_not_equal(access(dead, F_OK), 0);
+	assert_int_equal(access(mine, F_OK), 0); /* a live process's (ours) is kept */
+	unlink(mine);
+}
+
 int
 main(void)
 {
@@ -314,6 +332,8 @@ main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_archive_resolve_refuses_ambiguous_and_short_prefixes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_archive_open_removes_scratch_of_dead_processes_only, setup, teardown),
 	};
 	if (sodium_init() < 0)
 		return 1;
