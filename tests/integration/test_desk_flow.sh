@@ -29,6 +29,8 @@ json.dump(d, open(f"{out}/a-darfur-high.json", "w"))
 low = dict(d, risk="low", escalate=False, title="low risk darfur, one figure, quoted \"name\", comma")
 low["casualties"] = [dict(d["casualties"][0], killed=3, injured=1, missing=0,
                           source='Clinic "A", north ward')]
+open(f"{out}/photo.bin", "wb").write(bytes(range(256)) * 300)
+low["attachments"] = [{"path": "photo.bin", "name": "photo.jpg", "media_type": "image/jpeg"}]
 json.dump(low, open(f"{out}/b-darfur-low.json", "w"))
 quiet = dict(d, risk="low", escalate=False, title="darfur quiet week")
 for k in ("casualties", "violation_categories"):
@@ -95,8 +97,13 @@ grep -q 'sender      rc-sd-1, device' "$T/show" && grep -q 'Um Sidr' "$T/show" &
 	grep -q 'verified    verified at receipt' "$T/show" || fail "show: $(cat "$T/show")"
 deskl hrt-desk desk show "$HIGH" --json | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["report"]["kind"]=="sitrep" and r["verified_now"]' ||
 	fail "show --json"
+LOW=$(awk '$3 == "b-darfur-low" {print $1}' "$T/sent")
+mkdir "$T/att"
+deskl itf-darfur-desk desk show "$LOW" --save-attachments "$T/att" >"$T/show" || fail "show att: $(cat "$T/show")"
+cmp -s "$T/att/photo.jpg" "$T/r/photo.bin" || fail "saved attachment differs"
+grep -q 'photo.jpg  76800 bytes  blake2b [0-9a-f]* (checked)  saved to' "$T/show" || fail "show att: $(cat "$T/show")"
 expect_exit 1 "not found" deskl sag-desk desk show 0000
-ok "show renders header, sender, verification and the casualty table; --json parses"
+ok "show renders header, sender, verification, the casualty table and saves attachments (hash checked); --json parses"
 
 deskl itf-darfur-desk desk list --risk low >"$T/l" || fail "list filter"
 [ "$(wc -l <"$T/l")" = 2 ] || fail "--risk low: $(cat "$T/l")"
