@@ -10,6 +10,8 @@ int ruf_surge_main(int argc, char *argv[]);
 int ruf_outbox_main(int argc, char *argv[]);
 int ruf_send_main(int argc, char *argv[]);
 int ruf_bundle_main(int argc, char *argv[]);
+int ruf_desk_main(int argc, char *argv[]);
+int ruf_inbox_main(int argc, char *argv[]);
 
 static const struct cli_command commands[] = {
     {"enroll", ruf_enroll_main, "Install certificate, keys and directory; pin the HQ root"},
@@ -22,6 +24,8 @@ static const struct cli_command commands[] = {
     {"send", ruf_send_main, "Deliver the outbox to HQ (resumes, retries, re-reads the directory)"},
     {"bundle", ruf_bundle_main,
      "Export pending envelopes to a file; import HQ's receipts for them"},
+    {"desk", ruf_desk_main, "HQ desks: pull, follow, list, show, export, reply, surge"},
+    {"inbox", ruf_inbox_main, "Field devices: fetch and list replies from HQ"},
     {NULL, NULL, NULL},
 };
 

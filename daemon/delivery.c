@@ -204,14 +204,32 @@ rufd_delivery_notify(struct rufd *d, const char (*queues)[RUF_QUEUE_NAME_MAX + 1
 	}
 }
 
+/*
+ * A device may subscribe to exactly one queue, its own inbox.<subject>, where
+ * desks' replies to it are routed (ingest.c); its cursor is keyed by its
+ * certificate serial like a desk's.
+ */
+static bool
+device_own_inbox(const struct session *s, const struct ruf_wire_frame *f)
+{
+	const char *q;
+
+	if (s->role != RUF_ROLE_DEVICE || f->u.subscribe.n_queues != 1)
+		return false;
+	q = f->u.subscribe.queues[0];
+	return strncmp(q, "inbox.", 6) == 0 && strcmp(q + 6, s->cert->subject) == 0;
+}
+
 static void
 on_subscribe(struct session *s, const struct ruf_wire_frame *f)
 {
 	struct delivery *dl;
 	uint32_t window = f->u.subscribe.window;
 
-	if (s->role != RUF_ROLE_DESK) {
-		session_fail(s, RUF_WIRE_ERR_NOT_PERMITTED, "only desks subscribe");
+	/* Desks read the queues their certificate names; a device only its own inbox. */
+	if (s->role != RUF_ROLE_DESK && !device_own_inbox(s, f)) {
+		session_fail(s, RUF_WIRE_ERR_NOT_PERMITTED,
+		             "devices subscribe to their own inbox only");
 		return;
 	}
 	if (s->delivery) {
@@ -219,7 +237,8 @@ on_subscribe(struct session *s, const struct ruf_wire_frame *f)
 		return;
 	}
 	for (size_t i = 0; i < f->u.subscribe.n_queues; i++)
-		if (!ruf_cert_permits_queue(s->cert, f->u.subscribe.queues[i])) {
+		if (s->role == RUF_ROLE_DESK &&
+		    !ruf_cert_permits_queue(s->cert, f->u.subscribe.queues[i])) {
 			log_notice("%s %s: subscribe to %s not permitted", s->peer, s->who,
 			           f->u.subscribe.queues[i]);
 			session_fail(s, RUF_WIRE_ERR_NOT_PERMITTED, "queue not permitted");
