@@ -12,6 +12,9 @@
  *       [-t SECONDS] stop submitting after this long [60]
  *       [-P RUFD_PID] CPU of rufd per report from /proc/PID/stat
  *   prints one "result" line of key=value pairs (parsed by bench/peers.sh).
+ *   bench_ingest idle -s HOST:PORT -p PASSFILE -D DIRECTORY -i IDDIR [-n N] [-t SECONDS]
+ *       holds N authenticated connections open for SECONDS (rufd memory per
+ *       idle connection), after printing "idle clients=N".
  *
  * The client library is blocking and has one submission outstanding per
  * connection (submit waits for its receipt), so W submissions in flight per
@@ -696,6 +699,69 @@ cmd_run(int argc, char *argv[])
 	return atomic_load(&g_errors) ? 1 : 0;
 }
 
+/* idle: N authenticated device connections held open (rufd's memory per connection). */
+static int
+cmd_idle(int argc, char *argv[])
+{
+	const char *passfile = NULL, *dirpath = NULL, *server = NULL, *iddir = NULL;
+	long n = 1000;
+	double hold = 10;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "s:p:D:i:n:t:")) != -1) {
+		switch (opt) {
+		case 's':
+			server = optarg;
+			break;
+		case 'p':
+			passfile = optarg;
+			break;
+		case 'D':
+			dirpath = optarg;
+			break;
+		case 'i':
+			iddir = optarg;
+			break;
+		case 'n':
+			n = atol(optarg);
+			break;
+		case 't':
+			hold = atof(optarg);
+			break;
+		default:
+			return 2;
+		}
+	}
+	char *colon = server ? strrchr(server, ':') : NULL;
+	if (!passfile || !dirpath || !iddir || !colon || n < 1 ||
+	    (size_t)(colon - server) >= sizeof(g_host) || strlen(colon + 1) >= sizeof(g_port))
+		return 2;
+	memcpy(g_host, server, (size_t)(colon - server));
+	snprintf(g_port, sizeof(g_port), "%s", colon + 1);
+	load_common(passfile, dirpath, iddir);
+	struct ident id = {0};
+	load_ident(iddir, &id);
+	ruf_client **cs = calloc((size_t)n, sizeof(*cs));
+	if (!cs)
+		die("calloc", RUF_E_NOMEM, NULL);
+	double t0 = now_s();
+	for (long i = 0; i < n; i++) {
+		ruf_diag d = {{0}};
+		int rc;
+		cs[i] = connect_as(&id);
+		/* rufd treats a peer as authenticated at its first transport message. */
+		if ((rc = ruf_client_ping(cs[i], &d)) != 0)
+			die("ping", rc, &d);
+	}
+	printf("idle clients=%ld connect_s=%.2f\n", n, now_s() - t0);
+	fflush(stdout);
+	sleep_until(now_s() + hold);
+	for (long i = 0; i < n; i++)
+		ruf_client_close(cs[i]);
+	free(cs);
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -705,6 +771,8 @@ main(int argc, char *argv[])
 		return cmd_seal(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "idle") == 0)
+		return cmd_idle(argc - 1, argv + 1);
 	fprintf(stderr, "usage: bench_ingest seal|run ... (see the comment at the top)\n");
 	return 2;
 }
