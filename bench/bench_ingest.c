@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -490,6 +491,16 @@ pct(const double *v, size_t n, double p)
 	return v[i < n ? i : n - 1];
 }
 
+/* This process's CPU seconds: the load generator shares the cores with rufd. */
+static double
+self_cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static uint64_t
 proc_cpu_ticks(long pid)
 {
@@ -650,6 +661,7 @@ cmd_run(int argc, char *argv[])
 	uint64_t hs_bytes = atomic_load(&g_bytes[0]), desk0 = atomic_load(&g_bytes[1]);
 	size_t nconn = g_ndev * g_w;
 	uint64_t cpu0 = pid ? proc_cpu_ticks(pid) : 0;
+	double self0 = self_cpu_s();
 	g_t0 = now_s();
 	g_deadline = g_t0 + g_tlimit;
 	atomic_store(&g_last_desk, g_t0);
@@ -661,6 +673,7 @@ cmd_run(int argc, char *argv[])
 	for (size_t i = 0; i < g_ndesk; i++)
 		pthread_join(th[i], NULL);
 	uint64_t cpu1 = pid ? proc_cpu_ticks(pid) : 0;
+	double self1 = self_cpu_s();
 
 	/* Latencies. */
 	uint64_t nrec = atomic_load(&g_receipts), ndesk = atomic_load(&g_desk_got);
@@ -689,13 +702,15 @@ cmd_run(int argc, char *argv[])
 	       " desk_got=%" PRIu64 " errors=%" PRIu64 " ingest_per_s=%.0f desk_per_s=%.0f"
 	       " receipt_p50_ms=%.2f receipt_p99_ms=%.2f desk_p50_ms=%.2f desk_p99_ms=%.2f"
 	       " desk_max_ms=%.2f rufd_cpu_us_per_report=%.1f wire_bytes_per_report=%.0f"
-	       " handshake_bytes=%.0f desk_bytes_per_report=%.0f seconds=%.2f\n",
+	       " handshake_bytes=%.0f desk_bytes_per_report=%.0f client_cpu_us_per_report=%.1f"
+	       " seconds=%.2f\n",
 	       g_ndev, g_w, g_ndesk, total, nrec, ndesk, atomic_load(&g_errors),
 	       el_rec > 0 ? (double)nrec / el_rec : 0, el_desk > 0 ? (double)ndesk / el_desk : 0,
 	       pct(l1, n1, 50), pct(l1, n1, 99), pct(l2, n2, 50), pct(l2, n2, 99), pct(l2, n2, 100),
 	       pid && nrec ? (double)(cpu1 - cpu0) / (double)hz * 1e6 / (double)nrec : 0,
 	       nrec ? (double)bytes / (double)nrec : 0, (double)hs_bytes / (double)nconn,
-	       ndesk ? (double)dbytes / (double)ndesk : 0, el_rec);
+	       ndesk ? (double)dbytes / (double)ndesk : 0,
+	       nrec ? (self1 - self0) * 1e6 / (double)nrec : 0, el_rec);
 	return atomic_load(&g_errors) ? 1 : 0;
 }
 

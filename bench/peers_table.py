@@ -80,9 +80,11 @@ if ruf:
     items = sum(num(r.get("commit_items")) or 0 for r in ruf)
     commits = sum(num(r.get("commits")) or 0 for r in ruf)
     print("- ruf group commit: %.1f items per commit on average over all runs (max batch %s); "
-          "wire bytes per report (device side, steady) %.0f, handshake %.0f, desk side %.0f per report"
+          "wire bytes per report (device side, steady) %.0f, handshake %.0f, desk side %.0f per report; "
+          "load generator CPU %.0f us per report (median)"
           % (items / commits if commits else 0, max(int(num(r.get("batch_max")) or 0) for r in ruf),
-             m("wire_bytes_per_report"), m("handshake_bytes"), m("desk_bytes_per_report")))
+             m("wire_bytes_per_report"), m("handshake_bytes"), m("desk_bytes_per_report"),
+             m("client_cpu_us_per_report")))
 for r in rows:
     if r["_kind"] == "verify":
         print("- verify: " + " ".join("%s=%s" % (k, v) for k, v in r.items() if k != "_kind"))
