@@ -125,7 +125,7 @@ CONF
 	PIDS+=("$pid")
 	sleep 0.3
 	timeout $((SECS + 40)) "$B/peer_mqtt" -p "$port" -w "$2" -n "$PEER_N" -t "$SECS" |
-		sed "s/^/round=$1 /" | tee -a "$R"
+		sed "s/^/round=$1 /" | tee -a "$R" || say "mosquitto run failed (log: $d/log)"
 	stop "$pid"
 	rm -rf "$d"
 }
@@ -140,7 +140,7 @@ run_nats() { # round w
 	PIDS+=("$pid")
 	for _ in $(seq 50); do grep -q "Server is ready" "$d/log" && break; sleep 0.1; done
 	timeout $((SECS + 40)) "$B/peer_nats" -u "nats://127.0.0.1:$port" -w "$2" -n "$PEER_N" \
-		-t "$SECS" | sed "s/^/round=$1 /" | tee -a "$R"
+		-t "$SECS" | sed "s/^/round=$1 /" | tee -a "$R" || say "nats run failed"
 	stop "$pid"
 	rm -rf "$d"
 }
@@ -223,6 +223,7 @@ for n in $IDLE_N; do
 	(
 		ulimit -n $((n + 200))
 		d=$T/idle.$n
+		trap 'kill "$RUFD_PID" 2>/dev/null || true' EXIT
 		start_rufd "$d"
 		rss0=$(awk '/VmRSS/ { print $2 }' "/proc/$RUFD_PID/status")
 		timeout 120 "$B/bench_ingest" idle -s "127.0.0.1:$RPORT" -p "$PASS" -D "$C/directory" \
