@@ -6,6 +6,7 @@ int rufctl_cert_main(int argc, char *argv[]);
 int rufctl_queue_main(int argc, char *argv[]);
 int rufctl_directory_main(int argc, char *argv[]);
 int rufctl_inspect_main(int argc, char *argv[]);
+int rufctl_import_main(int argc, char *argv[]);
 
 static const struct cli_command commands[] = {
     {"init", rufctl_init_main, "Create the HQ root, directory signer and server identity"},
@@ -13,6 +14,7 @@ static const struct cli_command commands[] = {
     {"queue", rufctl_queue_main, "Create a queue key pair (its private half goes to desks)"},
     {"directory", rufctl_directory_main, "Compile policy, keys and revocations; sign"},
     {"inspect", rufctl_inspect_main, "Show the clear parts of an envelope, cert or directory"},
+    {"import", rufctl_import_main, "Ingest a bundle of envelopes carried by hand; write receipts"},
     {NULL, NULL, NULL},
 };
 

@@ -11,6 +11,7 @@
 #include "commit.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "rufd.h"
 #include "session.h"
 #include "spool.h"
@@ -55,6 +56,7 @@ on_term(uv_signal_t *h, int sig)
 	if (d->draining)
 		return;
 	log_notice("signal %d: draining", sig);
+	(void)ruf_notify_stopping();
 	d->draining = true;
 	rufd_listen_stop(d);
 	/* No new work: sessions stop reading; queued commits still answer. */
@@ -64,18 +66,21 @@ on_term(uv_signal_t *h, int sig)
 }
 
 static void
-on_hup(uv_signal_t *h, int sig)
+reload(struct rufd *d)
 {
-	struct rufd *d = h->data;
 	struct rufd_config cfg;
 	struct rufd_ident *id;
 	ruf_diag diag = {{0}};
 	uint64_t old_version = d->id->dir->version;
 
-	(void)sig;
 	/* Listeners, state_dir and limits need a restart; the identity files do not. */
 	if (rufd_config_load(d->config_path, &cfg, &diag) != 0) {
 		log_err("reload refused, keeping the running configuration: %s", diag.msg);
+		return;
+	}
+	if (rufd_credential_resolve(&cfg.server_key, &diag) != 0) {
+		log_err("reload refused, keeping the running configuration: %s", diag.msg);
+		rufd_config_free(&cfg);
 		return;
 	}
 	if (rufd_ident_load(&cfg, &id, &diag) != 0) {
@@ -103,6 +108,17 @@ on_hup(uv_signal_t *h, int sig)
 	           (unsigned long long)id->dir->version, id->dir->n_revoked,
 	           (unsigned long long)id->server->serial);
 	rufd_sessions_reloaded(d);
+}
+
+static void
+on_hup(uv_signal_t *h, int sig)
+{
+	struct rufd *d = h->data;
+
+	(void)sig;
+	(void)ruf_notify_reloading();
+	reload(d);
+	(void)ruf_notify_ready();
 }
 
 static void
@@ -218,6 +234,9 @@ rufd_run(struct rufd *d)
 		           (unsigned long long)d->id->dir->version,
 		           (unsigned long long)d->id->server->serial);
 		status = 0;
+		(void)ruf_notify_ready();
+		if (rufd_watchdog_start(d->loop, &d->watchdog) != 0)
+			log_warnx("cannot start the systemd watchdog timer");
 	}
 	uv_run(d->loop, UV_RUN_DEFAULT);
 	/* Anything still open (should be nothing) is closed before the loop goes. */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "notify.h"
 #include "rufd.h"
 #include "util.h"
 
@@ -102,6 +103,10 @@ main(int argc, char *argv[])
 	if ((rc = rufd_config_load(config, &d.cfg, &diag)) != 0) {
 		fprintf(stderr, "rufd: %s\n", diag.msg);
 		return 1;
+	}
+	if ((rc = rufd_credential_resolve(&d.cfg.server_key, &diag)) != 0) {
+		fprintf(stderr, "rufd: server_key: %s\n", diag.msg);
+		goto out_cfg;
 	}
 	if ((rc = rufd_ident_load(&d.cfg, &d.id, &diag)) != 0) {
 		fprintf(stderr, "rufd: %s\n", diag.msg);

@@ -54,6 +54,7 @@ struct rufd {
 	char spool_dir[512];
 	uv_timer_t housekeeping; /* spool expiry */
 	uv_timer_t drain;        /* SIGTERM: waits for in-flight commits */
+	uv_timer_t watchdog;     /* systemd WATCHDOG=1 keep-alives (notify.c) */
 	bool housekeeping_busy;
 	uv_work_t housekeeping_work;
 };
