@@ -55,6 +55,7 @@ struct rufd {
 	uv_timer_t housekeeping; /* spool expiry */
 	uv_timer_t drain;        /* SIGTERM: waits for in-flight commits */
 	bool housekeeping_busy;
+	int dir_warned; /* 1: "expires within a day" logged, 2: "expired" logged */
 	uv_work_t housekeeping_work;
 };
 
