@@ -20,6 +20,8 @@
 #define HOUSEKEEPING_MS (60 * 1000)
 #define DRAIN_POLL_MS 50
 
+static void check_directory_expiry(struct rufd *d);
+
 static void
 on_walk_close(uv_handle_t *h, void *arg)
 {
@@ -103,6 +105,8 @@ reload(struct rufd *d)
 	rufd_config_free(&cfg);
 	rufd_ident_unref(d->id);
 	d->id = id;
+	d->dir_warned = 0;
+	check_directory_expiry(d);
 	rufd_commit_set_signer(d, id->sign->sk, id->server->serial);
 	log_notice("reloaded: directory version %llu, %zu revoked, server cert #%llu",
 	           (unsigned long long)id->dir->version, id->dir->n_revoked,
@@ -138,12 +142,36 @@ housekeeping_after(uv_work_t *w, int status)
 	d->housekeeping_busy = false;
 }
 
+/*
+ * Clients refuse an expired directory, and rufd keeps serving the one it
+ * loaded: say so, once a day ahead and once when it has expired.
+ */
+static void
+check_directory_expiry(struct rufd *d)
+{
+	uint64_t now = ruf_now(), exp = d->id->dir->expires_at;
+
+	if (now > exp && d->dir_warned < 2) {
+		log_err("directory version %llu has expired: clients will refuse it; publish a "
+		        "new one and send SIGHUP",
+		        (unsigned long long)d->id->dir->version);
+		d->dir_warned = 2;
+	} else if (now + 86400 > exp && d->dir_warned < 1) {
+		log_warnx("directory version %llu expires within a day: publish a new one",
+		          (unsigned long long)d->id->dir->version);
+		d->dir_warned = 1;
+	}
+}
+
 static void
 on_housekeeping(uv_timer_t *t)
 {
 	struct rufd *d = t->data;
 
-	if (d->housekeeping_busy || d->draining)
+	if (d->draining)
+		return;
+	check_directory_expiry(d);
+	if (d->housekeeping_busy)
 		return;
 	d->housekeeping_busy = true;
 	d->housekeeping_work.data = d;
@@ -234,6 +262,7 @@ rufd_run(struct rufd *d)
 		           (unsigned long long)d->id->dir->version,
 		           (unsigned long long)d->id->server->serial);
 		status = 0;
+		check_directory_expiry(d);
 		(void)ruf_notify_ready();
 		if (rufd_watchdog_start(d->loop, &d->watchdog) != 0)
 			log_warnx("cannot start the systemd watchdog timer");

@@ -56,6 +56,7 @@ struct rufd {
 	uv_timer_t drain;        /* SIGTERM: waits for in-flight commits */
 	uv_timer_t watchdog;     /* systemd WATCHDOG=1 keep-alives (notify.c) */
 	bool housekeeping_busy;
+	int dir_warned; /* 1: "expires within a day" logged, 2: "expired" logged */
 	uv_work_t housekeeping_work;
 };
 

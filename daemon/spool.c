@@ -27,6 +27,21 @@ rufd_spool_init(const char *state_dir, char out[RUFD_SPOOL_PATH_MAX])
 	return ruf_mkdirs(out, 0700);
 }
 
+static void
+drop_other_lengths(const char *dir, const char *hex, const char *keep)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *e;
+
+	if (!dp)
+		return;
+	while ((e = readdir(dp)))
+		if (strncmp(e->d_name, hex, 32) == 0 && e->d_name[32] == '.' &&
+		    strcmp(e->d_name, keep) != 0)
+			(void)unlinkat(dirfd(dp), e->d_name, 0);
+	closedir(dp);
+}
+
 int
 rufd_spool_open(const char *dir, const uint8_t id[16], uint64_t total, int *fd, uint64_t *have,
                 char path[RUFD_SPOOL_PATH_MAX])
@@ -37,13 +52,16 @@ rufd_spool_open(const char *dir, const uint8_t id[16], uint64_t total, int *fd, 
 	int f, n;
 
 	ruf_hex(id, 16, hex);
-	n = snprintf(path, RUFD_SPOOL_PATH_MAX, "%s/%s", dir, hex);
+	n = snprintf(path, RUFD_SPOOL_PATH_MAX, "%s/%s.%llu", dir, hex, (unsigned long long)total);
 	if (n < 0 || n >= RUFD_SPOOL_PATH_MAX)
 		return RUF_E_TOO_LARGE;
 	f = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	created = f < 0 && errno == ENOENT;
-	if (created)
+	if (created) {
+		/* A partial for this id with another length is emptied (wire.md). */
+		drop_other_lengths(dir, hex, path + strlen(dir) + 1);
 		f = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	}
 	if (f < 0)
 		return ruf_errno(errno);
 	if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode))
@@ -69,12 +87,17 @@ fail:
 static bool
 is_spool_name(const char *s)
 {
-	size_t n = 0;
+	size_t n = 0, d = 0;
 
-	for (; s[n]; n++)
+	/* <32 hex digits of the message id>.<offered total length> */
+	for (; n < 32; n++)
 		if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
 			return false;
-	return n == 32;
+	if (s[n++] != '.')
+		return false;
+	for (; s[n] >= '0' && s[n] <= '9'; n++)
+		d++;
+	return s[n] == '\0' && d >= 1 && d <= 20;
 }
 
 unsigned

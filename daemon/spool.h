@@ -19,8 +19,8 @@
 int rufd_spool_init(const char *state_dir, char out[RUFD_SPOOL_PATH_MAX]);
 
 /*
- * Opens (creating) the spool file for message id in dir. A file longer than
- * total (an earlier offer with another length) is emptied. The file and,
+ * Opens (creating) the spool file for message id and length total in dir.
+ * A partial upload of the same id offered with another length is removed. The file and,
  * when it was created, the directory are fsynced, so *have (the file's
  * length) is durable. Returns 0 with *fd (caller closes) and path, or an
  * error.

@@ -50,7 +50,7 @@ test_spool_new_upload_starts_at_zero_and_resumes_at_length(void **state)
 	(void)state;
 	assert_int_equal(rufd_spool_open(dir, id, 100, &fd, &have, path), 0);
 	assert_int_equal(have, 0);
-	assert_non_null(strstr(path, "/spool/01020300000000000000000000000000"));
+	assert_non_null(strstr(path, "/spool/01020300000000000000000000000000.100"));
 	assert_int_equal(ruf_write_all(fd, "0123456789", 10), 0);
 	close(fd);
 	assert_int_equal(rufd_spool_open(dir, id, 100, &fd, &have, path), 0);
@@ -59,10 +59,10 @@ test_spool_new_upload_starts_at_zero_and_resumes_at_length(void **state)
 }
 
 static void
-test_spool_empties_a_file_longer_than_the_offer(void **state)
+test_spool_empties_a_partial_offered_with_another_length(void **state)
 {
 	uint8_t id[16] = {9};
-	char path[RUFD_SPOOL_PATH_MAX];
+	char path[RUFD_SPOOL_PATH_MAX], old[RUFD_SPOOL_PATH_MAX];
 	uint64_t have = 0;
 	int fd = -1;
 	struct stat st;
@@ -71,10 +71,12 @@ test_spool_empties_a_file_longer_than_the_offer(void **state)
 	assert_int_equal(rufd_spool_open(dir, id, 100, &fd, &have, path), 0);
 	assert_int_equal(ruf_write_all(fd, "0123456789", 10), 0);
 	close(fd);
+	strcpy(old, path);
 	assert_int_equal(rufd_spool_open(dir, id, 5, &fd, &have, path), 0);
 	assert_int_equal(have, 0);
 	assert_int_equal(fstat(fd, &st), 0);
 	assert_int_equal(st.st_size, 0);
+	assert_int_not_equal(access(old, F_OK), 0);
 	close(fd);
 }
 
@@ -112,7 +114,7 @@ test_spool_refuses_a_symlink(void **state)
 
 	(void)state;
 	ruf_hex(id, 16, hex);
-	snprintf(path, sizeof(path), "%s/%s", dir, hex);
+	snprintf(path, sizeof(path), "%s/%s.10", dir, hex);
 	assert_int_equal(symlink("/etc/passwd", path), 0);
 	assert_int_not_equal(rufd_spool_open(dir, id, 10, &fd, &have, path), 0);
 }
@@ -122,7 +124,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_spool_new_upload_starts_at_zero_and_resumes_at_length),
-	    cmocka_unit_test(test_spool_empties_a_file_longer_than_the_offer),
+	    cmocka_unit_test(test_spool_empties_a_partial_offered_with_another_length),
 	    cmocka_unit_test(test_spool_expiry_removes_only_old_spool_files),
 	    cmocka_unit_test(test_spool_refuses_a_symlink),
 	};
