@@ -80,7 +80,18 @@
 	/* reports */                                                                              \
 	X(REPORT, "report is invalid")                                                             \
 	/* store */                                                                                \
-	X(STORE_AUDIT, "store audit log hash chain does not verify")
+	X(STORE_AUDIT, "store audit log hash chain does not verify")                                      \
+	/* wire protocol and network client */                                                     \
+	X(WIRE_PROTOCOL, "the peer broke the wire protocol")                                       \
+	X(WIRE_HANDSHAKE, "the server refused the connection or is not the pinned HQ server")      \
+	X(WIRE_ERROR, "the server reported an error and closed the connection")                    \
+	X(WIRE_RETRY_LATER, "the server is busy or out of space: retry later")                     \
+	X(WIRE_STALE_DIRECTORY, "the server holds a newer directory: re-seal and send again")      \
+	X(WIRE_REJECTED, "the server rejected the envelope")                                       \
+	X(WIRE_RECEIPT, "the receipt does not match the submitted envelope")                       \
+	X(NET_CONNECT, "cannot connect to the server")                                             \
+	X(NET_TIMEOUT, "network operation timed out")                                              \
+	X(NET_CLOSED, "the connection was closed")
 
 enum ruf_err_index {
 #define RUF__ERR_IDX(name, msg) RUF__ERRIDX_##name,

@@ -1,0 +1,34 @@
+/*
+ * spool.h - partial uploads: one file per message id under
+ * state_dir/spool/<32 hex digits>, appended chunk by chunk, fsynced before
+ * rufd reports how much it holds (SubmitStatus.have). Files survive a
+ * restart (that is the point: resume after a cut) and are removed once the
+ * envelope is stored, or after partial_expiry without a write.
+ *
+ * These functions do blocking file I/O: call them from a threadpool job or
+ * at start-up, never from the loop thread's hot path.
+ */
+#ifndef RUFD_SPOOL_H
+#define RUFD_SPOOL_H
+
+#include <stdint.h>
+
+#define RUFD_SPOOL_PATH_MAX 512
+
+/* Creates state_dir/spool (0700) and writes its path into out. */
+int rufd_spool_init(const char *state_dir, char out[RUFD_SPOOL_PATH_MAX]);
+
+/*
+ * Opens (creating) the spool file for message id in dir. A file longer than
+ * total (an earlier offer with another length) is emptied. The file and,
+ * when it was created, the directory are fsynced, so *have (the file's
+ * length) is durable. Returns 0 with *fd (caller closes) and path, or an
+ * error.
+ */
+int rufd_spool_open(const char *dir, const uint8_t id[16], uint64_t total, int *fd, uint64_t *have,
+                    char path[RUFD_SPOOL_PATH_MAX]);
+
+/* Removes spool files not written for max_age seconds; returns how many. */
+unsigned rufd_spool_expire(const char *dir, uint64_t max_age);
+
+#endif
