@@ -2537,25 +2537,27 @@ static const struct tcase cases[] = {
 };
 
 /*
- * -G IDENT:N:DIR: seals N envelopes as IDENT (its first situation and its
- * country) into DIR/<message id>.env and exits: load for the crash tests,
+ * -G IDENT:N:DIR[:ATTACHMENT]: seals N envelopes as IDENT (its first
+ * situation and its country, optionally one attachment) into
+ * DIR/<message id>.env and exits: load for the crash tests,
  * much faster than N runs of ruf seal.
  */
 static int
 generate(const char *spec)
 {
-	char name[128], outdir[900], path[1024], hex[33];
+	char name[128], outdir[900], path[1024], hex[33], attach[900] = "";
 	struct ident who;
 	unsigned n;
 
-	if (sscanf(spec, "%127[^:]:%u:%899s", name, &n, outdir) != 3)
+	if (sscanf(spec, "%127[^:]:%u:%899[^:]:%899s", name, &n, outdir, attach) < 3)
 		die("bad -G");
 	load_ident(name, &who);
 	for (unsigned i = 0; i < n; i++) {
 		struct seal_opts o = {.who = &who,
 		                      .situation =
 		                          who.cert->n_situations ? who.cert->situations[0] : NULL,
-		                      .country = who.cert->country};
+		                      .country = who.cert->country,
+		                      .attach = attach[0] ? attach : NULL};
 		struct env e;
 		if (seal(&o, &e) != 0)
 			die("%s", why);
