@@ -2019,7 +2019,7 @@ t_connection_flood(void)
 			refused++;
 			continue;
 		}
-		if (raw_recv(&cs[i], &b, 1, i < max_conn - 2 ? 50 : 1000) == 1)
+		if (raw_recv(&cs[i], &b, 1, i < max_conn - 2 ? 50 : 3000) == 1)
 			refused++;
 	}
 	if (refused < 16 - 4)
