@@ -95,6 +95,8 @@ run_one(struct rufd_commit *c, ruf_store_batch *b, struct commit_req *r, uint64_
 {
 	int rc;
 
+	if (r->kind == COMMIT_AUDIT)
+		return audit(b, r->event, r->who, r->message_id, r->queue, now);
 	if (r->kind == COMMIT_ACK) {
 		char who[RUF_STORE_WHO_MAX];
 		rc = ruf_store_ack(b, r->desk_serial, r->queue, r->seq, now);

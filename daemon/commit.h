@@ -19,6 +19,7 @@
 enum commit_kind {
 	COMMIT_PUT = 1, /* store an envelope from a spool file, queue it, sign a receipt */
 	COMMIT_ACK,     /* advance a desk's durable cursor */
+	COMMIT_AUDIT,   /* append an audit entry (event, who, message_id, queue) */
 };
 
 struct commit_req {
@@ -37,6 +38,9 @@ struct commit_req {
 	size_t n_queues;
 	uint64_t device_serial;
 	char who[RUF_STORE_WHO_MAX];
+
+	/* COMMIT_AUDIT: also who, message_id and queue */
+	int event; /* enum ruf_store_event */
 
 	/* COMMIT_ACK */
 	uint64_t desk_serial;

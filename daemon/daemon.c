@@ -136,12 +136,47 @@ on_housekeeping(uv_timer_t *t)
 		d->housekeeping_busy = false;
 }
 
-int
-rufd_run(struct rufd *d)
+static int
+store_open(struct rufd *d)
 {
 	char store_path[600];
 	struct ruf_store_opts so = {0};
 	ruf_diag diag = {{0}};
+	int rc;
+
+	snprintf(store_path, sizeof(store_path), "%s/store", d->cfg.state_dir);
+	so.map_size = d->cfg.map_size;
+	if ((rc = ruf_store_open("lmdb", store_path, &so, &diag, &d->store)) != 0)
+		log_err("store %s: %s%s%s", store_path, ruf_strerror(rc), diag.msg[0] ? ": " : "",
+		        diag.msg);
+	return rc;
+}
+
+int
+rufd_audit_check(struct rufd *d)
+{
+	struct ruf_store_stats st = {0};
+	ruf_diag diag = {{0}};
+	uint64_t n = 0;
+	int rc;
+
+	if (store_open(d) != 0)
+		return 1;
+	if ((rc = ruf_store_audit_verify(d->store, &n, &diag)) != 0) {
+		fprintf(stderr, "rufd: audit log does not verify: %s%s%s\n", ruf_strerror(rc),
+		        diag.msg[0] ? ": " : "", diag.msg);
+	} else if ((rc = ruf_store_stats(d->store, &st, NULL, NULL)) == 0) {
+		printf("rufd: audit log: %llu entries, hash chain OK; %llu envelopes stored\n",
+		       (unsigned long long)n, (unsigned long long)st.envelopes);
+	}
+	ruf_store_close(d->store);
+	d->store = NULL;
+	return rc == 0 ? 0 : 1;
+}
+
+int
+rufd_run(struct rufd *d)
+{
 	uv_loop_t loop;
 	int rc, status = 1;
 
@@ -153,13 +188,8 @@ rufd_run(struct rufd *d)
 		log_err("spool in %s: %s", d->cfg.state_dir, ruf_strerror(rc));
 		return 1;
 	}
-	snprintf(store_path, sizeof(store_path), "%s/store", d->cfg.state_dir);
-	so.map_size = d->cfg.map_size;
-	if ((rc = ruf_store_open("lmdb", store_path, &so, &diag, &d->store)) != 0) {
-		log_err("store %s: %s%s%s", store_path, ruf_strerror(rc), diag.msg[0] ? ": " : "",
-		        diag.msg);
+	if (store_open(d) != 0)
 		return 1;
-	}
 	/* Partial uploads older than the limit went stale while we were down. */
 	(void)rufd_spool_expire(d->spool_dir, d->cfg.partial_expiry);
 

@@ -72,6 +72,35 @@ peek_cb(void *ctx, const struct ruf_store_entry *e)
 	return 1;
 }
 
+static void
+on_audit_committed(struct commit_req *r)
+{
+	if (r->rc != 0)
+		log_warnx("audit entry (delivered) not saved: %s", ruf_strerror(r->rc));
+	rufd_commit_req_free(r);
+}
+
+/* The audit log records every complete delivery: who got which report, when. */
+static void
+audit_delivered(struct session *s, const struct delivery *dl)
+{
+	struct commit_req *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		log_err("out of memory: delivery of %s/%llu not audited",
+		        dl->subs[dl->cur_sub].queue, (unsigned long long)dl->cur_seq);
+		return;
+	}
+	r->kind = COMMIT_AUDIT;
+	r->fd = -1;
+	r->done = on_audit_committed;
+	r->event = RUF_STORE_EV_DELIVERED;
+	snprintf(r->who, sizeof(r->who), "desk:%llu", (unsigned long long)s->cert->serial);
+	memcpy(r->message_id, dl->cur_id, sizeof(r->message_id));
+	memcpy(r->queue, dl->subs[dl->cur_sub].queue, sizeof(r->queue));
+	rufd_commit_submit(s->d, r);
+}
+
 /* Sends the next piece of the current envelope. 0, or an error (closed). */
 static int
 send_piece(struct session *s, struct delivery *dl)
@@ -105,6 +134,7 @@ send_piece(struct session *s, struct delivery *dl)
 	if (dl->cur_off == total) {
 		dl->streaming = false;
 		rufd_stats.deliveries++;
+		audit_delivered(s, dl);
 	}
 	return 0;
 }

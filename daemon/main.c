@@ -1,8 +1,9 @@
 /*
  * main.c - rufd: command line, start-up, signals, shutdown.
  *
- *   rufd -c CONFIG [-n] [-d]
+ *   rufd -c CONFIG [-n | -a] [-d]
  *
+ * -a verifies the store's audit hash chain (also while rufd runs) and exits.
  * -n loads the configuration and every file it names (certificates, server
  * key, directory), prints one line and exits 0 if all is well, 1 if not.
  * -d stays in the foreground (systemd, tests); without it rufd detaches
@@ -27,9 +28,10 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: rufd [-c CONFIG] [-n] [-d] [-v]\n"
+	fprintf(f, "usage: rufd [-c CONFIG] [-n | -a] [-d] [-v]\n"
 	           "  -c CONFIG  configuration file (default " DEFAULT_CONFIG ")\n"
 	           "  -n         check the configuration and the files it names, then exit\n"
+	           "  -a         verify the store's audit log hash chain, then exit\n"
 	           "  -d         stay in the foreground\n"
 	           "  -v         log debug lines too\n"
 	           "  -h         this help\n"
@@ -57,18 +59,21 @@ int
 main(int argc, char *argv[])
 {
 	const char *config = DEFAULT_CONFIG;
-	bool check = false, foreground = false;
+	bool check = false, foreground = false, audit = false;
 	struct rufd d;
 	ruf_diag diag = {{0}};
 	int c, rc, status = 1;
 
-	while ((c = getopt(argc, argv, "c:ndvh")) != -1) {
+	while ((c = getopt(argc, argv, "c:nadvh")) != -1) {
 		switch (c) {
 		case 'c':
 			config = optarg;
 			break;
 		case 'n':
 			check = true;
+			break;
+		case 'a':
+			audit = true;
 			break;
 		case 'd':
 			foreground = true;
@@ -101,6 +106,10 @@ main(int argc, char *argv[])
 	if ((rc = rufd_ident_load(&d.cfg, &d.id, &diag)) != 0) {
 		fprintf(stderr, "rufd: %s\n", diag.msg);
 		goto out_cfg;
+	}
+	if (audit) {
+		status = rufd_audit_check(&d);
+		goto out_ident;
 	}
 	if (check) {
 		printf("rufd: configuration %s OK\n", config);

@@ -60,6 +60,8 @@ struct rufd {
 
 /* Runs the daemon until SIGTERM (daemon.c). 0 on a clean exit. */
 int rufd_run(struct rufd *d);
+/* rufd -a: verifies the store's audit hash chain, prints one line; exit status. */
+int rufd_audit_check(struct rufd *d);
 
 /*
  * Loads root, server certificate, server keystore and directory named in cfg

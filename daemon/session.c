@@ -274,7 +274,8 @@ on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 static void
 read_start(struct session *s)
 {
-	if (s->reading || s->blocked || s->flush_close || s->state == S_CLOSING)
+	/* Draining for SIGTERM: no new requests, only answers to those in progress. */
+	if (s->reading || s->blocked || s->flush_close || s->state == S_CLOSING || s->d->draining)
 		return;
 	if (s->wq_bytes > s->d->cfg.max_conn_buffer)
 		return;
@@ -464,7 +465,7 @@ session_pump(struct session *s)
 		size_t used = 0, len;
 		int rc;
 
-		if (s->state == S_CLOSING || s->blocked || s->flush_close)
+		if (s->state == S_CLOSING || s->blocked || s->flush_close || s->d->draining)
 			return;
 		rc = ruf_wire_reader_next(&s->rd, &msg, &len);
 		if (rc == 1) {

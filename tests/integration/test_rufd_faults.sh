@@ -69,6 +69,9 @@ tc rc-sd-1 submit "$T/stale.env" >"$T/st" 2>&1 || rc=$?
 	fail "stale envelope not refused with the directory (exit $rc): $(cat "$T/st")"
 ok "an envelope missing a queue the current policy adds gets stale-directory with the directory"
 rufd_stop
+rufd -a -c "$T/rufd.conf" >"$T/a" || fail "audit after the crash: $(cat "$T/a")"
+grep -q "hash chain OK; $N envelopes" "$T/a" || fail "audit: $(cat "$T/a")"
+ok "after SIGKILL and restart the audit log still verifies"
 
 # A full store: 1 MiB map, envelopes with 300 KiB incompressible attachments.
 rm -rf "$T/state"

@@ -12,7 +12,9 @@
  * Options: -n N (subscribe: stop after N envelopes; submit: stop after
  * sending N bytes, simulating a cut), -t SECS (read timeout), -A (do not
  * ack), -V VERSION (directory version to claim in the hello), -w WINDOW,
- * -c CHUNK (submit chunk size).
+ * -c CHUNK (submit chunk size), -T SECONDS (offset added to our hello
+ * timestamp), -W SECONDS (idle: wait that long for any frame, then exit 0 if
+ * rufd closed the connection, 1 if not).
  * Exit: 0 ok, 1 error, 3 refused handshake/closed, 4 nack (reason printed),
  * 5 error frame (code printed), 6 timeout.
  */
@@ -22,6 +24,7 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -180,6 +183,8 @@ main(int argc, char *argv[])
 	const char *id = NULL, *passfile = NULL, *dirpath = NULL, *server = NULL, *outdir = NULL;
 	long limit = -1, claim_version = -1, window = 8;
 	size_t chunk = RUF_WIRE_DEFAULT_CHUNK;
+	long skew = 0;
+	int wait_s = 0;
 	bool no_ack = false;
 	char path[1024], *pass = NULL;
 	size_t passlen = 0;
@@ -193,7 +198,7 @@ main(int argc, char *argv[])
 	size_t n;
 	int c, rc;
 
-	while ((c = getopt(argc, argv, "i:p:D:s:o:n:t:AV:w:c:")) != -1) {
+	while ((c = getopt(argc, argv, "i:p:D:s:o:n:t:AV:w:c:T:W:")) != -1) {
 		switch (c) {
 		case 'i':
 			id = optarg;
@@ -228,6 +233,12 @@ main(int argc, char *argv[])
 		case 'c':
 			chunk = (size_t)atol(optarg);
 			break;
+		case 'T':
+			skew = atol(optarg);
+			break;
+		case 'W':
+			wait_s = atoi(optarg);
+			break;
 		default:
 			die(2, "bad option");
 		}
@@ -236,6 +247,7 @@ main(int argc, char *argv[])
 		die(2, "usage: ruf_testclient -i IDDIR -p PASSFILE -D DIRECTORY -s HOST:PORT CMD");
 	if (sodium_init() < 0)
 		die(1, "sodium");
+	signal(SIGPIPE, SIG_IGN); /* a closed connection is exit 3, not a signal */
 	snprintf(path, sizeof(path), "%s/cert", id);
 	if ((rc = ruf_cert_load(path, &cert)) != 0)
 		die(1, "%s: %s", path, ruf_strerror(rc));
@@ -258,7 +270,7 @@ main(int argc, char *argv[])
 		die(1, "session: %s", ruf_strerror(rc));
 	h.certificate = cert->raw;
 	h.certificate_len = cert->rawlen;
-	h.timestamp = ruf_now();
+	h.timestamp = (uint64_t)((long long)ruf_now() + skew);
 	h.directory_version = claim_version >= 0 ? (uint64_t)claim_version : dir->version;
 	if ((rc = ruf_wire_session_write_hello(ws, &h, buf, sizeof(buf), &n)) != 0)
 		die(1, "hello: %s", ruf_strerror(rc));
@@ -275,6 +287,15 @@ main(int argc, char *argv[])
 
 	const char *cmd = argv[optind];
 	struct ruf_wire_frame f = {0}, r = {0};
+	if (strcmp(cmd, "idle") == 0) {
+		/* One ping (we are authenticated), then nothing: rufd's idle timeout. */
+		f.type = RUF_WIRE_PING;
+		send_frame(&f);
+		recv_frame(&r);
+		timeout_ms = (wait_s > 0 ? wait_s : 10) * 1000;
+		recv_frame(&r); /* Error frame: exit 5; close: exit 3; timeout: exit 6 */
+		die(1, "unexpected %s", ruf_wire_type_name(r.type));
+	}
 	if (strcmp(cmd, "ping") == 0) {
 		f.type = RUF_WIRE_PING;
 		f.u.ping.nonce = 42;
