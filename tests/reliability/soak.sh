@@ -19,7 +19,7 @@ DURATION=${1:?usage: soak.sh SECONDS [KILL_EVERY] [HUP_EVERY]}
 KILL_EVERY=${2:-60}
 HUP_EVERY=${3:-15}
 WORKERS=${RUF_SOAK_WORKERS:-2}
-trap 'touch "$T/stop"; kill -9 $(cat "$T/rufd.pid" 2>/dev/null) 2>/dev/null; kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; [ -n "${KEEP:-}" ] && cp -r "$T" /tmp/ruf-soak-kept; rm -rf "$T"' EXIT
+trap 'touch "$T/stop"; kill -9 $(cat "$T/rufd.pid" 2>/dev/null) 2>/dev/null || true; kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; if [ -n "${KEEP:-}" ]; then cp -r "$T" /tmp/ruf-soak-kept; fi; rm -rf "$T"' EXIT
 RUFD_EXTRA_CONF="submissions_per_minute = 100000
 max_connections = 128" rufd_setup
 R=$RUF_SRC/certs-example/reports

@@ -13,7 +13,7 @@
 KILLS=${RUF_CRASH_KILLS:-3}
 PER_DEVICE=${RUF_CRASH_REPORTS:-32}
 WORKERS=${RUF_CRASH_WORKERS:-3}
-trap 'touch "$T/stop"; kill -9 ${RUFD_PID:-} 2>/dev/null; kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
+trap 'touch "$T/stop"; kill -9 ${RUFD_PID:-} 2>/dev/null || true; kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$T"' EXIT
 RUFD_EXTRA_CONF="submissions_per_minute = 100000" rufd_setup
 R=$RUF_SRC/certs-example/reports
 DEVICES="rc-sd-1 rc-cd-1"
