@@ -11,11 +11,12 @@
 # Exit 1 if any target crashed, leaked or timed out.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-build=${1:?usage: run-long.sh BUILD_DIR SECONDS [TARGET...]}
+build=$(realpath "${1:?usage: run-long.sh BUILD_DIR SECONDS [TARGET...]}")
 secs=${2:?usage: run-long.sh BUILD_DIR SECONDS [TARGET...]}
 shift 2
 scratch=${SCRATCH:-/tmp/ruf-fuzz-long}
 mkdir -p "$scratch"
+scratch=$(realpath "$scratch")
 if [ $# -eq 0 ]; then
 	set -- $(cd "$build" && ls fuzz_* 2>/dev/null | sed 's/^fuzz_//')
 fi
@@ -29,8 +30,9 @@ for t in "$@"; do
 	mkdir -p "$corp" "$art"
 	[ -d "$here/corpus/$t" ] && cp -n "$here/corpus/$t"/* "$corp"/ 2>/dev/null
 	log=$scratch/$t.log
-	nice -n 10 "$bin" -max_total_time="$secs" -jobs=1 -workers=1 -print_final_stats=1 \
-		-timeout=10 -rss_limit_mb=2048 -artifact_prefix="$art" "$corp" >"$log" 2>&1
+	# -jobs=1 writes fuzz-0.log into the working directory: keep it in scratch.
+	(cd "$scratch" && nice -n 10 "$bin" -max_total_time="$secs" -jobs=1 -workers=1 -print_final_stats=1 \
+		-timeout=10 -rss_limit_mb=2048 -artifact_prefix="$art" "$corp" >"$log" 2>&1)
 	rc=$?
 	execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
 	cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*')
