@@ -124,11 +124,12 @@ ruf send "${H[@]}" --hq "127.0.0.1:$PORT" --chunk 2048 >"$T/s1" 2>&1 &
 SEND_PID=$!
 held=0
 for _ in $(seq 600); do
-	held=$(stat -c %s "$T/state/spool/$ID6" 2>/dev/null || echo 0)
+	# rufd spools a partial upload as spool/<id>.<offered length>.
+	held=$( (cat "$T/state/spool/$ID6".* 2>/dev/null || true) | wc -c)
 	[ "$held" -gt $((256 << 10)) ] && break
 	sleep 0.05
 done
-kill -9 "$SEND_PID"
+kill -9 "$SEND_PID" 2>/dev/null || true
 wait "$SEND_PID" 2>/dev/null || true
 SEND_PID=
 [ "$held" -gt 0 ] || fail "rufd held nothing before the cut"
