@@ -18,6 +18,8 @@
  * the commit worker holds the write transaction.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <sys/statvfs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -365,6 +367,18 @@ lmdb_batch_abort(ruf_store_batch *bb)
 	free(b);
 }
 
+/* True if the file system holding the store is (nearly) out of space. */
+static bool
+disk_full(struct lmdb_store *ls)
+{
+	const char *path;
+	struct statvfs sv;
+
+	if (mdb_env_get_path(ls->env, &path) != 0 || statvfs(path, &sv) != 0)
+		return false;
+	return (uint64_t)sv.f_bavail * sv.f_frsize < (1u << 20);
+}
+
 static int
 lmdb_batch_commit(ruf_store_batch *bb)
 {
@@ -382,10 +396,17 @@ lmdb_batch_commit(ruf_store_batch *bb)
 		return rc;
 	}
 	/* mdb_txn_commit frees the transaction whatever it returns. */
-	rc = mdb_err(mdb_txn_commit(b->txn));
+	rc = mdb_txn_commit(b->txn);
 	pthread_rwlock_unlock(&ls->resize);
 	free(b);
-	return rc;
+	/*
+	 * LMDB turns a short write into EIO, so a full file system shows up
+	 * here as an I/O error. Tell the caller it is a full disk (clients are
+	 * told to retry later) when the store's file system has no room left.
+	 */
+	if (rc == EIO && disk_full(ls))
+		return RUF_E_NOSPC;
+	return mdb_err(rc);
 }
 
 /* meta[message_id] in txn: 0, RUF_E_NOTFOUND, or a decode/LMDB error. */

@@ -49,8 +49,8 @@ run() {
 	done
 	[ "$full" -ge 1 ] || fail "$label: the disk never filled ($got stored)"
 	[ "$got" -ge 1 ] || fail "$label: nothing fit"
-	# LMDB turns a short write on a full disk into EIO: logged "commit failed:
-	# input/output error", answered retry-later all the same (docs/RELIABILITY.md).
+	# LMDB turns a short write on a full disk into EIO; the store reports it as
+	# a full disk when the file system is out of space (docs/RELIABILITY.md).
 	echo "# $label: refusals: $(grep -c 'store full' "$T/rufd.log" || true) store full (NOSPC), $(grep -c 'commit failed' "$T/rufd.log" || true) commit failed (EIO), $(grep -c 'spool write' "$T/rufd.log" || true) spool write"
 	ok "$label: disk full: $got receipted, then retry-later ($(grep -o 'retry_after=[0-9]*' "$T/r.$first_full"))"
 
