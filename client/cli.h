@@ -15,6 +15,7 @@
 
 #include "cert.h"
 #include "directory.h"
+#include "envelope.h"
 #include "err.h"
 #include "keystore.h"
 
@@ -74,6 +75,13 @@ int cli_write_file(const char *path, const void *buf, size_t len, unsigned mode,
 
 /* Copies a file of at most max bytes crash-safely (never replacing dst). */
 int cli_copy_file(const char *src, const char *dst, size_t max, unsigned mode);
+
+/* Header flags as text: " -" when none, else " name" for each set flag. */
+void cli_flags_text(FILE *fp, uint32_t flags);
+/* Header flags as the inside of a JSON array: "a", "b". */
+void cli_flags_json(FILE *fp, uint32_t flags);
+/* An opened envelope's attachments as a JSON array (name, size, blake2b, saved_path). */
+void cli_attachments_json(FILE *fp, const struct ruf_opened *o);
 
 /* Minimal JSON string escaping for --json output. */
 void cli_json_str(FILE *fp, const char *s);

@@ -1,5 +1,6 @@
 /* cli_common.c - dispatch, errors, passphrases and identities for ruf and rufctl. */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -112,6 +113,47 @@ cli_write_file(const char *path, const void *buf, size_t len, unsigned mode, boo
 	if (rc != 0)
 		cli_fail(1, "%s: %s", path, ruf_strerror(rc));
 	return rc;
+}
+
+void
+cli_flags_text(FILE *fp, uint32_t flags)
+{
+	if (flags == 0)
+		fputs(" -", fp);
+	for (uint32_t f = 1; f <= RUF_FLAGS_ALL; f <<= 1)
+		if (flags & f)
+			fprintf(fp, " %s", ruf_flag_name(f));
+}
+
+void
+cli_flags_json(FILE *fp, uint32_t flags)
+{
+	int k = 0;
+
+	for (uint32_t f = 1; f <= RUF_FLAGS_ALL; f <<= 1)
+		if (flags & f)
+			fprintf(fp, "%s\"%s\"", k++ ? ", " : "", ruf_flag_name(f));
+}
+
+void
+cli_attachments_json(FILE *fp, const struct ruf_opened *o)
+{
+	char hash[65];
+
+	fputc('[', fp);
+	for (size_t i = 0; i < o->n_attachments; i++) {
+		ruf_hex(o->attachments[i].hash, 32, hash);
+		fprintf(fp, "%s{\"name\": ", i ? ", " : "");
+		cli_json_str(fp, o->attachments[i].name);
+		fprintf(fp, ", \"size\": %" PRIu64 ", \"blake2b\": \"%s\", \"saved_path\": ",
+		        o->attachments[i].size, hash);
+		if (o->attachments[i].saved_path)
+			cli_json_str(fp, o->attachments[i].saved_path);
+		else
+			fputs("null", fp);
+		fputc('}', fp);
+	}
+	fputc(']', fp);
 }
 
 int

@@ -188,12 +188,7 @@ desk_json_rec_fields(FILE *fp, const struct ruf_archive_rec *r)
 	cli_json_str(fp, r->hdr.region);
 	fprintf(fp, ", \"risk\": \"%s\", \"flags\": [",
 	        risk && r->hdr.kind != RUF_KIND_REPLY ? risk : "");
-	{
-		int k = 0;
-		for (uint32_t f = 1; f <= RUF_FLAGS_ALL; f <<= 1)
-			if (r->hdr.flags & f)
-				fprintf(fp, "%s\"%s\"", k++ ? ", " : "", ruf_flag_name(f));
-	}
+	cli_flags_json(fp, r->hdr.flags);
 	fputs("], \"sender\": {\"subject\": ", fp);
 	cli_json_str(fp, r->sender);
 	fprintf(fp, ", \"serial\": %" PRIu64 ", \"role\": \"%s\"}, \"verification\": ",

@@ -179,11 +179,7 @@ show_text(const struct ruf_archive_rec *rec, const struct ruf_opened *o, const R
 	       ruf_kind_name(e->hdr.kind), e->hdr.situation[0] ? e->hdr.situation : "-",
 	       e->hdr.country[0] ? e->hdr.country : "-", e->hdr.region[0] ? ", region " : "",
 	       e->hdr.region, ruf_risk_name(e->hdr.risk) ? ruf_risk_name(e->hdr.risk) : "-");
-	if (e->hdr.flags == 0)
-		printf(" -");
-	for (uint32_t f = 1; f <= RUF_FLAGS_ALL; f <<= 1)
-		if (e->hdr.flags & f)
-			printf(" %s", ruf_flag_name(f));
+	cli_flags_text(stdout, e->hdr.flags);
 	printf("\n\n");
 	ruf_report_render(r, stdout);
 	if (o->n_attachments > 0)
@@ -201,28 +197,15 @@ static void
 show_json(FILE *fp, const struct ruf_archive_rec *rec, const struct ruf_opened *o,
           const Ruf__Report *r)
 {
-	char *rj = ruf_report_to_json(r, 0), hash[65];
+	char *rj = ruf_report_to_json(r, 0);
 
 	fputc('{', fp);
 	desk_json_rec_fields(fp, rec);
 	if (o != NULL) {
 		fprintf(fp, ", \"verified_now\": true, \"sender_country\": ");
 		cli_json_str(fp, o->info->sender->country ? o->info->sender->country : "");
-		fprintf(fp, ", \"attachments\": [");
-		for (size_t i = 0; i < o->n_attachments; i++) {
-			ruf_hex(o->attachments[i].hash, 32, hash);
-			fprintf(fp, "%s{\"name\": ", i ? ", " : "");
-			cli_json_str(fp, o->attachments[i].name);
-			fprintf(fp,
-			        ", \"size\": %" PRIu64 ", \"blake2b\": \"%s\", \"saved_path\": ",
-			        o->attachments[i].size, hash);
-			if (o->attachments[i].saved_path)
-				cli_json_str(fp, o->attachments[i].saved_path);
-			else
-				fputs("null", fp);
-			fputc('}', fp);
-		}
-		fputc(']', fp);
+		fprintf(fp, ", \"attachments\": ");
+		cli_attachments_json(fp, o);
 	}
 	fprintf(fp, ", \"report\": %s}\n", rj ? rj : "null");
 	free(rj);

@@ -49,11 +49,7 @@ print_text(const struct ruf_opened *o, const Ruf__Report *r)
 	printf("\nrouting     %s, situation %s, country %s%s%s, risk %s, flags",
 	       ruf_kind_name(e->hdr.kind), e->hdr.situation, e->hdr.country,
 	       e->hdr.region[0] ? ", region " : "", e->hdr.region, ruf_risk_name(e->hdr.risk));
-	if (e->hdr.flags == 0)
-		printf(" -");
-	for (uint32_t f = 1; f <= RUF_FLAGS_ALL; f <<= 1)
-		if (e->hdr.flags & f)
-			printf(" %s", ruf_flag_name(f));
+	cli_flags_text(stdout, e->hdr.flags);
 	printf("\n\n");
 	ruf_report_render(r, stdout);
 	if (o->n_attachments > 0)
@@ -74,7 +70,7 @@ static void
 print_json(const struct ruf_opened *o, const Ruf__Report *r)
 {
 	const struct ruf_env_info *e = o->info;
-	char id[2 * RUF_MSGID_BYTES + 1], created[21], hash[65];
+	char id[2 * RUF_MSGID_BYTES + 1], created[21];
 	char *rj = ruf_report_to_json(r, 0);
 
 	ruf_hex(e->hdr.message_id, RUF_MSGID_BYTES, id);
@@ -89,20 +85,9 @@ print_json(const struct ruf_opened *o, const Ruf__Report *r)
 	printf("}, \"opened_as\": \"%s\", \"recipients\": [", o->queue);
 	for (size_t i = 0; i < e->n_recipients; i++)
 		printf("%s\"%s\"", i ? ", " : "", e->recipients[i].queue);
-	printf("], \"attachments\": [");
-	for (size_t i = 0; i < o->n_attachments; i++) {
-		ruf_hex(o->attachments[i].hash, 32, hash);
-		printf("%s{\"name\": ", i ? ", " : "");
-		cli_json_str(stdout, o->attachments[i].name);
-		printf(", \"size\": %" PRIu64 ", \"blake2b\": \"%s\", \"saved_path\": ",
-		       o->attachments[i].size, hash);
-		if (o->attachments[i].saved_path)
-			cli_json_str(stdout, o->attachments[i].saved_path);
-		else
-			printf("null");
-		printf("}");
-	}
-	printf("], \"report\": %s}\n", rj ? rj : "null");
+	printf("], \"attachments\": ");
+	cli_attachments_json(stdout, o);
+	printf(", \"report\": %s}\n", rj ? rj : "null");
 	free(rj);
 }
 

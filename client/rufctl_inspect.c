@@ -145,9 +145,7 @@ print_envelope(const struct ruf_env_info *e, int vrc, bool json)
 		printf(", \"region\": ");
 		cli_json_str(stdout, e->hdr.region);
 		printf(", \"risk\": \"%s\", \"flags\": [", ruf_risk_name(e->hdr.risk));
-		for (uint32_t f = 1, k = 0; f <= RUF_FLAGS_ALL; f <<= 1)
-			if (e->hdr.flags & f)
-				printf("%s\"%s\"", k++ ? ", " : "", ruf_flag_name(f));
+		cli_flags_json(stdout, e->hdr.flags);
 		printf("], \"size_class\": %" PRIu64 ", \"directory_version\": %" PRIu64
 		       ", \"bytes\": %" PRIu64 ", \"hash\": \"%s\", \"sender\": ",
 		       e->hdr.size_class, e->hdr.directory_version, e->total_len, hash);
@@ -170,11 +168,7 @@ print_envelope(const struct ruf_env_info *e, int vrc, bool json)
 	       ruf_kind_name(e->hdr.kind), e->hdr.situation, e->hdr.country,
 	       e->hdr.region[0] ? e->hdr.region : "-");
 	printf("  risk        %s\n  flags      ", ruf_risk_name(e->hdr.risk));
-	if (e->hdr.flags == 0)
-		printf(" -");
-	for (uint32_t f = 1; f <= RUF_FLAGS_ALL; f <<= 1)
-		if (e->hdr.flags & f)
-			printf(" %s", ruf_flag_name(f));
+	cli_flags_text(stdout, e->hdr.flags);
 	printf("\n  size class  %" PRIu64 " bytes\n  total       %" PRIu64 " bytes\n",
 	       e->hdr.size_class, e->total_len);
 	printf("  hash        %s\n  directory   version %" PRIu64 "\n", hash,
