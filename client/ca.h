@@ -6,7 +6,8 @@
  *   server.key, server.cert        the rufd server identity
  *   state                          next serial, last directory version (text)
  *   certs/SERIAL.cert              every certificate issued
- *   revoked                        revoked serials, one "SERIAL TIME REASON" a line
+ *   revoked                        revoked serials, one "SERIAL TIME [REASON]" a line
+ *                                  (TIME: revoked from, YYYY-MM-DDTHH:MM:SSZ)
  *   queues/NAME.key, NAME.pub      queue key pairs (private half goes to its desks)
  *   directory                      the last directory published
  */
@@ -38,7 +39,11 @@ const char *ca_dir(const char *opt);
 int ca_issue(const char *dir, const ruf_keystore *root_ks, struct ruf_cert_template *t,
              ruf_keystore **ks_out, uint8_t **cert_out, size_t *cert_len);
 
-/* Revoked serials from DIR/revoked, sorted and unique (caller frees *out). */
-int ca_revoked(const char *dir, uint64_t **out, size_t *n);
+/*
+ * Revocations from DIR/revoked, sorted by serial and unique (a serial
+ * listed twice keeps its earliest time). Free with ca_revoked_free.
+ */
+int ca_revoked(const char *dir, struct ruf_dir_revocation **out, size_t *n);
+void ca_revoked_free(struct ruf_dir_revocation *v, size_t n);
 
 #endif

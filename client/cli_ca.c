@@ -111,17 +111,51 @@ fail_quiet:
 }
 
 static int
-cmp_u64(const void *a, const void *b)
+cmp_revocation(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
+	const struct ruf_dir_revocation *x = a, *y = b;
+
+	if (x->serial != y->serial)
+		return x->serial < y->serial ? -1 : 1;
+	return x->revoked_at < y->revoked_at ? -1 : x->revoked_at > y->revoked_at;
+}
+
+void
+ca_revoked_free(struct ruf_dir_revocation *v, size_t n)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i].reason);
+	free(v);
+}
+
+/* One "SERIAL TIME [REASON]" line into *r (reason malloc'ed). */
+static int
+parse_revoked_line(char *line, struct ruf_dir_revocation *r)
+{
+	char *sp, *end;
+	unsigned long long s;
+
+	errno = 0;
+	s = strtoull(line, &end, 10);
+	if (errno != 0 || s == 0 || end == line || *end != ' ')
+		return RUF_E_FORMAT;
+	line = end + 1;
+	if ((sp = strchr(line, ' ')) != NULL)
+		*sp = '\0';
+	if (ruf_time_parse(line, &r->revoked_at) != 0 || r->revoked_at == 0)
+		return RUF_E_FORMAT;
+	r->serial = s;
+	r->reason = strdup(sp != NULL ? sp + 1 : "");
+	return r->reason == NULL ? RUF_E_NOMEM : 0;
 }
 
 int
-ca_revoked(const char *dir, uint64_t **out, size_t *n)
+ca_revoked(const char *dir, struct ruf_dir_revocation **out, size_t *n)
 {
 	char path[PATH_MAX];
-	uint64_t *v = NULL;
+	struct ruf_dir_revocation *v = NULL;
 	size_t cnt = 0, cap = 0, len;
 	uint8_t *buf;
 	char *line, *save = NULL;
@@ -136,16 +170,10 @@ ca_revoked(const char *dir, uint64_t **out, size_t *n)
 	if (rc != 0)
 		return cli_fail(rc, "%s: %s", path, ruf_strerror(rc)), rc;
 	for (line = strtok_r((char *)buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		unsigned long long s;
 		if (line[0] == '#' || line[0] == '\0')
 			continue;
-		if (sscanf(line, "%llu", &s) != 1 || s == 0) {
-			rc = RUF_E_FORMAT;
-			cli_fail(rc, "%s: damaged line '%s'", path, line);
-			goto out;
-		}
 		if (cnt == cap) {
-			uint64_t *nv;
+			struct ruf_dir_revocation *nv;
 			cap = cap ? cap * 2 : 16;
 			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
 				rc = RUF_E_NOMEM;
@@ -153,14 +181,25 @@ ca_revoked(const char *dir, uint64_t **out, size_t *n)
 			}
 			v = nv;
 		}
-		v[cnt++] = s;
+		if ((rc = parse_revoked_line(line, &v[cnt])) != 0) {
+			if (rc == RUF_E_FORMAT)
+				cli_fail(rc, "%s: damaged line '%s' (want SERIAL TIME [REASON])",
+				         path, line);
+			goto out;
+		}
+		cnt++;
 	}
-	qsort(v, cnt, sizeof(*v), cmp_u64);
+	/* Revoked twice (e.g. again with an earlier --at): the earliest time counts. */
+	qsort(v, cnt, sizeof(*v), cmp_revocation);
 	{
 		size_t w = 0;
-		for (size_t i = 0; i < cnt; i++)
-			if (w == 0 || v[w - 1] != v[i])
-				v[w++] = v[i];
+		for (size_t i = 0; i < cnt; i++) {
+			if (w > 0 && v[w - 1].serial == v[i].serial) {
+				free(v[i].reason);
+				continue;
+			}
+			v[w++] = v[i];
+		}
 		cnt = w;
 	}
 	*out = v;
@@ -168,7 +207,7 @@ ca_revoked(const char *dir, uint64_t **out, size_t *n)
 	v = NULL;
 	rc = 0;
 out:
-	free(v);
+	ca_revoked_free(v, cnt);
 	free(buf);
 	return rc;
 }

@@ -17,7 +17,7 @@
 
 static const char usage[] =
     "usage: rufctl cert issue --role ROLE --subject NAME --out DIR [options]\n"
-    "       rufctl cert revoke SERIAL [--reason TEXT]\n"
+    "       rufctl cert revoke SERIAL [--at TIME] [--reason TEXT]\n"
     "       rufctl cert list [--json]\n"
     "issue options:\n"
     "  --role device|desk|server   what the identity is\n"
@@ -30,6 +30,10 @@ static const char usage[] =
     "  --kdf LEVEL                 Argon2id limits for the new keystore\n"
     "  --new-passphrase-file F     the new keystore's passphrase (else $RUF_NEW_PASSPHRASE, tty)\n"
     "  --no-passphrase             leave the new keystore unprotected\n"
+    "revoke options:\n"
+    "  --at TIME                   revoked from TIME (YYYY-MM-DDTHH:MM:SSZ, default now): reports\n"
+    "                              rufd accepted from then on are flagged at the desks\n"
+    "  --reason TEXT               why (one line, at most 200 bytes; published in the directory)\n"
     "common options:\n"
     "  --dir DIR                   the HQ administration directory (default $RUFCTL_DIR or ./hq)\n"
     "  --passphrase-file F         passphrase of the HQ keys (else $RUF_PASSPHRASE, tty)\n";
@@ -230,14 +234,17 @@ cert_revoke(int argc, char *argv[])
 {
 	static const struct option opts[] = {
 	    {"reason", required_argument, NULL, 'r'},
+	    {"at", required_argument, NULL, 'a'},
 	    {"dir", required_argument, NULL, 'd'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *reason = "unspecified", *dirarg = NULL, *dir;
+	const char *reason = "", *dirarg = NULL, *dir;
 	unsigned long long serial;
-	char path[PATH_MAX], *end, *text;
-	uint64_t *revoked;
+	uint64_t at = ruf_now();
+	char path[PATH_MAX], *end, *text, when[21];
+	const struct ruf_dir_revocation *have = NULL;
+	struct ruf_dir_revocation *revoked;
 	size_t n_revoked, len = 0;
 	uint8_t *old = NULL;
 	int c, rc;
@@ -246,6 +253,12 @@ cert_revoke(int argc, char *argv[])
 		switch (c) {
 		case 'r':
 			reason = optarg;
+			break;
+		case 'a':
+			if (ruf_time_parse(optarg, &at) != 0 || at == 0)
+				return cli_fail(EXIT_USAGE,
+				                "--at %s: not a time (YYYY-MM-DDTHH:MM:SSZ)",
+				                optarg);
 			break;
 		case 'd':
 			dirarg = optarg;
@@ -267,8 +280,13 @@ cert_revoke(int argc, char *argv[])
 		return cli_fail(EXIT_USAGE, "'%s' is not a serial number", argv[optind]);
 	if (serial == 1)
 		return cli_fail(EXIT_USAGE, "serial 1 is the HQ root: it cannot be revoked");
-	if (strchr(reason, '\n') != NULL)
-		return cli_fail(EXIT_USAGE, "--reason must be one line");
+	if (strlen(reason) > RUF_DIR_REASON_MAX)
+		return cli_fail(EXIT_USAGE, "--reason is longer than %d bytes", RUF_DIR_REASON_MAX);
+	for (const char *p = reason; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return cli_fail(EXIT_USAGE, "--reason must be one line of text");
+	if (at > ruf_now())
+		return cli_fail(EXIT_USAGE, "--at is in the future");
 	dir = ca_dir(dirarg);
 	cli_path(path, sizeof(path), "%s/certs/%llu.cert", dir, serial);
 	if (access(path, F_OK) != 0)
@@ -276,14 +294,17 @@ cert_revoke(int argc, char *argv[])
 		                dir);
 	if ((rc = ca_revoked(dir, &revoked, &n_revoked)) != 0)
 		return cli_exit_for(rc);
-	for (size_t i = 0; i < n_revoked; i++) {
-		if (revoked[i] == serial) {
-			free(revoked);
-			printf("serial %llu was already revoked\n", serial);
-			return 0;
-		}
+	for (size_t i = 0; i < n_revoked; i++)
+		if (revoked[i].serial == serial)
+			have = &revoked[i];
+	/* Once revoked, only an earlier time is news (the earliest counts). */
+	if (have != NULL && have->revoked_at <= at) {
+		ruf_time_fmt(have->revoked_at, when);
+		printf("serial %llu was already revoked from %s\n", serial, when);
+		ca_revoked_free(revoked, n_revoked);
+		return 0;
 	}
-	free(revoked);
+	ca_revoked_free(revoked, n_revoked);
 	cli_path(path, sizeof(path), "%s/revoked", dir);
 	rc = ruf_file_read(path, 16u << 20, &old, &len);
 	if (rc != 0 && rc != RUF_E_NOTFOUND)
@@ -292,18 +313,16 @@ cert_revoke(int argc, char *argv[])
 		free(old);
 		return cli_fail(1, "out of memory");
 	}
-	{
-		char when[21];
-		ruf_time_fmt(ruf_now(), when);
-		len = (size_t)sprintf(text, "%s%llu %s %s\n", old ? (char *)old : "", serial, when,
-		                      reason);
-	}
+	ruf_time_fmt(at, when);
+	len = (size_t)sprintf(text, "%.*s%llu %s%s%s\n", (int)len, old ? (char *)old : "", serial,
+	                      when, *reason ? " " : "", reason);
 	free(old);
 	rc = cli_write_file(path, text, len, 0600, false);
 	free(text);
 	if (rc != 0)
 		return 1;
-	printf("revoked serial %llu; publish a new directory to tell clients and rufd\n", serial);
+	printf("revoked serial %llu from %s; publish a new directory to tell clients and rufd\n",
+	       serial, when);
 	return 0;
 }
 
@@ -328,7 +347,7 @@ cert_list(int argc, char *argv[])
 	bool json = false, first = true;
 	char path[PATH_MAX], *names[4096];
 	size_t n = 0, n_revoked;
-	uint64_t *revoked;
+	struct ruf_dir_revocation *revoked;
 	struct dirent *de;
 	DIR *dp;
 	int c, rc;
@@ -369,7 +388,7 @@ cert_list(int argc, char *argv[])
 		       "EXPIRES", "STATUS");
 	for (size_t i = 0; i < n; i++) {
 		ruf_cert *cert;
-		char when[21];
+		char when[21], since[21] = "";
 		bool rev = false;
 
 		cli_path(path, sizeof(path), "%s/certs/%s", dir, names[i]);
@@ -378,7 +397,10 @@ cert_list(int argc, char *argv[])
 			continue;
 		}
 		for (size_t k = 0; k < n_revoked; k++)
-			rev |= revoked[k] == cert->serial;
+			if (revoked[k].serial == cert->serial) {
+				rev = true;
+				ruf_time_fmt(revoked[k].revoked_at, since);
+			}
 		ruf_time_fmt(cert->not_after, when);
 		if (json) {
 			printf("%s\n {\"serial\": %" PRIu64 ", \"role\": ", first ? "" : ",",
@@ -388,21 +410,25 @@ cert_list(int argc, char *argv[])
 			cli_json_str(stdout, cert->subject);
 			printf(", \"country\": ");
 			cli_json_str(stdout, cert->country ? cert->country : "");
-			printf(", \"not_after\": \"%s\", \"revoked\": %s}", when,
+			printf(", \"not_after\": \"%s\", \"revoked\": %s", when,
 			       rev ? "true" : "false");
+			if (rev)
+				printf(", \"revoked_at\": \"%s\"", since);
+			putchar('}');
 			first = false;
 		} else {
-			printf("%-7" PRIu64 " %-16s %-20s %-8s %-20s %s\n", cert->serial,
+			printf("%-7" PRIu64 " %-16s %-20s %-8s %-20s %s%s\n", cert->serial,
 			       ruf_role_name(cert->role), cert->subject,
 			       cert->country && *cert->country ? cert->country : "-", when,
-			       rev ? "revoked"
-			           : (cert->not_after < ruf_now() ? "expired" : "valid"));
+			       rev ? "revoked from "
+			           : (cert->not_after < ruf_now() ? "expired" : "valid"),
+			       since);
 		}
 		ruf_cert_free(cert);
 	}
 	if (json)
 		printf("\n]\n");
-	free(revoked);
+	ca_revoked_free(revoked, n_revoked);
 	rc = 0;
 out:
 	for (size_t i = 0; i < n; i++)

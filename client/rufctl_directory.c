@@ -65,7 +65,8 @@ publish(int argc, char *argv[])
 	const char *policy_path = NULL, *out = NULL, *dirarg = NULL, *dir;
 	char *addrs[MAX_ADDRS], path[PATH_MAX];
 	size_t n_addrs = 0, n_q = 0, n_rev = 0, len, certlen;
-	uint64_t expires = 30 * 86400ull, now = ruf_now(), *revoked = NULL;
+	uint64_t expires = 30 * 86400ull, now = ruf_now();
+	struct ruf_dir_revocation *revoked = NULL;
 	struct cli_pass pp = {0};
 	struct queue_pub *qs = NULL;
 	struct ruf_dir_queue *dq = NULL;
@@ -209,7 +210,7 @@ out:
 	ruf_policy_free(policy);
 	free(dirbuf);
 	free(signer_cert);
-	free(revoked);
+	ca_revoked_free(revoked, n_rev);
 	free(dq);
 	free(qs);
 	free(text);

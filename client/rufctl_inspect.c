@@ -90,8 +90,13 @@ print_directory(const ruf_directory *d, bool json)
 			       i ? ", " : "", d->queues[i].name, d->queues[i].epoch, hex);
 		}
 		printf("], \"revoked\": [");
-		for (size_t i = 0; i < d->n_revoked; i++)
-			printf("%s%" PRIu64, i ? ", " : "", d->revoked[i]);
+		for (size_t i = 0; i < d->n_revoked; i++) {
+			ruf_time_fmt(d->revoked[i].revoked_at, ia);
+			printf("%s{\"serial\": %" PRIu64 ", \"revoked_at\": \"%s\", \"reason\": ",
+			       i ? ", " : "", d->revoked[i].serial, ia);
+			cli_json_str(stdout, d->revoked[i].reason);
+			putchar('}');
+		}
 		printf("], \"addresses\": [");
 		for (size_t i = 0; i < d->hq.n_addresses; i++) {
 			printf(i ? ", " : "");
@@ -117,8 +122,11 @@ print_directory(const ruf_directory *d, bool json)
 		printf("  queue       %-22s epoch %-3" PRIu32 " %s\n", d->queues[i].name,
 		       d->queues[i].epoch, hex);
 	}
-	for (size_t i = 0; i < d->n_revoked; i++)
-		printf("  revoked     %" PRIu64 "\n", d->revoked[i]);
+	for (size_t i = 0; i < d->n_revoked; i++) {
+		ruf_time_fmt(d->revoked[i].revoked_at, ia);
+		printf("  revoked     %-7" PRIu64 " from %s%s%s\n", d->revoked[i].serial, ia,
+		       d->revoked[i].reason[0] ? "  " : "", d->revoked[i].reason);
+	}
 	if (ruf_policy_describe(d->policy, &desc) == 0) {
 		printf("  policy:\n%s", desc);
 		free(desc);

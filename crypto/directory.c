@@ -21,7 +21,7 @@
 static const char dir_domain[] = "ruf-directory-v1";
 #define DIR_DOMAIN_LEN sizeof(dir_domain)
 
-#define DIR_FORMAT_VERSION 1
+#define DIR_FORMAT_VERSION 2 /* 1: revoked serials without a time */
 #define DIR_MAX_QUEUES 4096
 #define DIR_MAX_REVOKED 262144
 #define DIR_MAX_ADDRESSES 16
@@ -42,11 +42,26 @@ cmp_queue_ptr(const void *a, const void *b)
 }
 
 static int
-cmp_u64(const void *a, const void *b)
+cmp_revocation(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t x = ((const struct ruf_dir_revocation *)a)->serial;
+	uint64_t y = ((const struct ruf_dir_revocation *)b)->serial;
 
 	return x < y ? -1 : x > y;
+}
+
+/* A revocation reason: at most RUF_DIR_REASON_MAX bytes, no control characters. */
+static bool
+is_reason(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > RUF_DIR_REASON_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
 }
 
 /*
@@ -99,7 +114,11 @@ ruf_directory_free(ruf_directory *d)
 			free(d->queues[i].name);
 		free(d->queues);
 	}
-	free(d->revoked);
+	if (d->revoked != NULL) {
+		for (size_t i = 0; i < d->n_revoked; i++)
+			free(d->revoked[i].reason);
+		free(d->revoked);
+	}
 	free_hq(&d->hq);
 	ruf_policy_free(d->policy);
 	ruf_cert_free(d->signer);
@@ -174,25 +193,33 @@ take_hq(ruf_directory *d, const Ruf__DirectoryHq *h)
 static int
 take_revoked(ruf_directory *d, const Ruf__DirectoryBody *b)
 {
-	if (b->n_revoked > DIR_MAX_REVOKED)
+	Ruf__DirectoryRevocation *const *r = b->revocations;
+
+	if (b->n_revocations > DIR_MAX_REVOKED)
 		return RUF_E_DIR_FORMAT;
 	/* Serials start at 1; strictly increasing means sorted and unique. */
-	for (size_t i = 0; i < b->n_revoked; i++)
-		if (b->revoked[i] < 1 || (i > 0 && b->revoked[i - 1] >= b->revoked[i]))
+	for (size_t i = 0; i < b->n_revocations; i++)
+		if (r[i]->serial < 1 || r[i]->revoked_at < 1 || !is_reason(r[i]->reason) ||
+		    (i > 0 && r[i - 1]->serial >= r[i]->serial))
 			return RUF_E_DIR_FORMAT;
-	if (b->n_revoked == 0)
+	if (b->n_revocations == 0)
 		return 0;
-	if ((d->revoked = malloc(b->n_revoked * sizeof(uint64_t))) == NULL)
+	if ((d->revoked = calloc(b->n_revocations, sizeof(*d->revoked))) == NULL)
 		return RUF_E_NOMEM;
-	memcpy(d->revoked, b->revoked, b->n_revoked * sizeof(uint64_t));
-	d->n_revoked = b->n_revoked;
+	d->n_revoked = b->n_revocations;
+	for (size_t i = 0; i < b->n_revocations; i++) {
+		d->revoked[i].serial = r[i]->serial;
+		d->revoked[i].revoked_at = r[i]->revoked_at;
+		if ((d->revoked[i].reason = strdup(r[i]->reason)) == NULL)
+			return RUF_E_NOMEM;
+	}
 	return 0;
 }
 
 /* Element counts of the repeated fields that could make decoding allocate a lot. */
 struct wire_counts {
 	size_t queues;    /* DirectoryBody.queues (5) */
-	size_t revoked;   /* DirectoryBody.revoked (8), packed or not */
+	size_t revoked;   /* DirectoryBody.revocations (9) */
 	size_t addresses; /* DirectoryHq.addresses (3), over every hq (7) */
 };
 
@@ -240,8 +267,6 @@ wire_count(const uint8_t *p, size_t len, int depth, struct wire_counts *c)
 		case 0:
 			if (!wire_varint(&p, end, &v))
 				return false;
-			if (depth == 0 && field == 8)
-				c->revoked++;
 			break;
 		case 1:
 		case 5:
@@ -254,9 +279,8 @@ wire_count(const uint8_t *p, size_t len, int depth, struct wire_counts *c)
 				return false;
 			if (depth == 0 && field == 5)
 				c->queues++;
-			else if (depth == 0 && field == 8)
-				for (uint64_t i = 0; i < v; i++)
-					c->revoked += !(p[i] & 0x80);
+			else if (depth == 0 && field == 9)
+				c->revoked++;
 			else if (depth == 0 && field == 7 && !wire_count(p, (size_t)v, 1, c))
 				return false;
 			else if (depth == 1 && field == 3)
@@ -437,7 +461,8 @@ ruf_directory_sign(const struct ruf_directory_template *t, const uint8_t *signer
 	Ruf__DirectoryHq hq = RUF__DIRECTORY_HQ__INIT;
 	const struct ruf_dir_queue **sorted = NULL;
 	Ruf__DirectoryQueue *qm = NULL, **qp = NULL;
-	uint64_t *revoked = NULL;
+	struct ruf_dir_revocation *revoked = NULL;
+	Ruf__DirectoryRevocation *rm = NULL, **rp = NULL;
 	uint8_t *policy = NULL, *body = NULL, *raw = NULL;
 	size_t policylen = 0, bodylen, rawlen;
 	uint8_t sig[RUF_SIG_BYTES], pk[RUF_SIGN_PK_BYTES];
@@ -460,6 +485,10 @@ ruf_directory_sign(const struct ruf_directory_template *t, const uint8_t *signer
 			return RUF_E_INVAL;
 	for (size_t i = 0; i < t->hq->n_addresses; i++)
 		if (t->hq->addresses[i] == NULL)
+			return RUF_E_INVAL;
+	for (size_t i = 0; i < t->n_revoked; i++)
+		if (t->revoked[i].serial < 1 || t->revoked[i].revoked_at < 1 ||
+		    (t->revoked[i].reason != NULL && !is_reason(t->revoked[i].reason)))
 			return RUF_E_INVAL;
 
 	/* The signer key must be the one its certificate names. */
@@ -497,15 +526,25 @@ ruf_directory_sign(const struct ruf_directory_template *t, const uint8_t *signer
 		}
 	}
 	if (t->n_revoked > 0) {
-		if ((revoked = malloc(t->n_revoked * sizeof(*revoked))) == NULL)
+		if ((revoked = malloc(t->n_revoked * sizeof(*revoked))) == NULL ||
+		    (rm = calloc(t->n_revoked, sizeof(*rm))) == NULL ||
+		    (rp = calloc(t->n_revoked, sizeof(*rp))) == NULL)
 			goto out;
 		memcpy(revoked, t->revoked, t->n_revoked * sizeof(*revoked));
-		qsort(revoked, t->n_revoked, sizeof(*revoked), cmp_u64);
-		for (size_t i = 1; i < t->n_revoked; i++)
-			if (revoked[i - 1] == revoked[i]) {
+		qsort(revoked, t->n_revoked, sizeof(*revoked), cmp_revocation);
+		for (size_t i = 0; i < t->n_revoked; i++) {
+			if (i > 0 && revoked[i - 1].serial == revoked[i].serial) {
 				rc = RUF_E_INVAL;
 				goto out;
 			}
+			ruf__directory_revocation__init(&rm[i]);
+			rm[i].serial = revoked[i].serial;
+			rm[i].revoked_at = revoked[i].revoked_at;
+			/* protobuf-c's empty string default, never written. */
+			rm[i].reason = revoked[i].reason != NULL ? revoked[i].reason
+			                                         : (char *)protobuf_c_empty_string;
+			rp[i] = &rm[i];
+		}
 	}
 	if ((rc = ruf_policy_encode(t->policy, &policy, &policylen)) != 0)
 		goto out;
@@ -528,8 +567,8 @@ ruf_directory_sign(const struct ruf_directory_template *t, const uint8_t *signer
 	b.policy.data = policy;
 	b.policy.len = policylen;
 	b.hq = &hq;
-	b.revoked = revoked;
-	b.n_revoked = t->n_revoked;
+	b.revocations = rp;
+	b.n_revocations = t->n_revoked;
 	if ((rc = ruf_pb_encode(&b.base, &body, &bodylen)) != 0)
 		goto out;
 	if ((rc = ruf__sign_domain(dir_domain, DIR_DOMAIN_LEN, body, bodylen, signer_sk, sig)) != 0)
@@ -555,6 +594,8 @@ out:
 	free(raw);
 	free(body);
 	free(policy);
+	free(rp);
+	free(rm);
 	free(revoked);
 	free(qp);
 	free(qm);
@@ -574,10 +615,34 @@ ruf_directory_queue(const ruf_directory *d, const char *name)
 	return bsearch(&key, d->queues, d->n_queues, sizeof(*d->queues), cmp_queue);
 }
 
+const struct ruf_dir_revocation *
+ruf_directory_revocation(const ruf_directory *d, uint64_t serial)
+{
+	struct ruf_dir_revocation key = {.serial = serial};
+
+	if (d == NULL || d->n_revoked == 0)
+		return NULL;
+	return bsearch(&key, d->revoked, d->n_revoked, sizeof(*d->revoked), cmp_revocation);
+}
+
 bool
 ruf_directory_is_revoked(const ruf_directory *d, uint64_t serial)
 {
-	if (d == NULL || d->n_revoked == 0)
-		return false;
-	return bsearch(&serial, d->revoked, d->n_revoked, sizeof(*d->revoked), cmp_u64) != NULL;
+	return ruf_directory_revocation(d, serial) != NULL;
+}
+
+enum ruf_revocation_verdict
+ruf_directory_judge(const ruf_directory *d, uint64_t serial, uint64_t accepted_at,
+                    const struct ruf_dir_revocation **rev)
+{
+	const struct ruf_dir_revocation *r = ruf_directory_revocation(d, serial);
+
+	if (rev != NULL)
+		*rev = r;
+	if (r == NULL)
+		return RUF_REV_GOOD;
+	/* 0 is "no time we can trust": never enough to clear a revoked sender. */
+	if (accepted_at != 0 && accepted_at < r->revoked_at)
+		return RUF_REV_BEFORE;
+	return RUF_REV_FLAGGED;
 }

@@ -112,7 +112,7 @@ LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 		if (ruf_directory_queue(dir, dir->queues[i].name) != &dir->queues[i])
 			abort();
 	for (size_t i = 0; i < dir->n_revoked; i++)
-		if (!ruf_directory_is_revoked(dir, dir->revoked[i]))
+		if (!ruf_directory_is_revoked(dir, dir->revoked[i].serial))
 			abort();
 	if (ruf_directory_queue(dir, "triage") == NULL || dir->signer == NULL ||
 	    dir->policy == NULL || dir->version < 1)

@@ -57,7 +57,11 @@ static uint8_t qpk[4][RUF_KX_PK_BYTES], hq_pk[RUF_KX_PK_BYTES], hq_next[RUF_KX_P
 static struct ruf_dir_queue queues[4];
 static char *addresses[] = {"hq.example.org:4433", "[2001:db8::1]:443"};
 static struct ruf_dir_hq hq;
-static const uint64_t revoked[] = {5, 9, 100};
+static const struct ruf_dir_revocation revoked[] = {
+    {5, 1799000000, "laptop reported stolen"},
+    {9, 1799500000, NULL},
+    {100, 1799999000, ""},
+};
 
 static void
 kx_make(uint8_t pk[32], uint8_t tag)
@@ -194,7 +198,8 @@ struct body {
 	Ruf__DirectoryHq hq;
 	Ruf__DirectoryQueue q[4];
 	Ruf__DirectoryQueue *qp[4];
-	uint64_t revoked[3];
+	Ruf__DirectoryRevocation r[3];
+	Ruf__DirectoryRevocation *rp[3];
 	uint8_t *policy;
 };
 
@@ -216,13 +221,20 @@ body_init(struct body *s)
 		s->q[i].public_key.len = 32;
 		s->qp[i] = &s->q[i];
 	}
-	memcpy(s->revoked, revoked, sizeof(s->revoked));
+	for (int i = 0; i < 3; i++) {
+		ruf__directory_revocation__init(&s->r[i]);
+		s->r[i].serial = revoked[i].serial;
+		s->r[i].revoked_at = revoked[i].revoked_at;
+		if (revoked[i].reason != NULL)
+			s->r[i].reason = (char *)revoked[i].reason;
+		s->rp[i] = &s->r[i];
+	}
 	assert_int_equal(ruf_policy_encode(policy, &s->policy, &plen), 0);
 	s->hq.noise_pk.data = hq_pk;
 	s->hq.noise_pk.len = 32;
 	s->hq.addresses = addresses;
 	s->hq.n_addresses = 2;
-	s->b.format = 1;
+	s->b.format = 2;
 	s->b.version = 3;
 	s->b.issued_at = ISSUED;
 	s->b.expires_at = EXPIRES;
@@ -231,8 +243,8 @@ body_init(struct body *s)
 	s->b.policy.data = s->policy;
 	s->b.policy.len = plen;
 	s->b.hq = &s->hq;
-	s->b.revoked = s->revoked;
-	s->b.n_revoked = 3;
+	s->b.revocations = s->rp;
+	s->b.n_revocations = 3;
 }
 
 /* Signs body bytes with sk and wraps them with cert, as a signer would. */
@@ -324,7 +336,9 @@ test_directory_round_trip_keeps_every_field(void **state)
 static void
 test_directory_revoked_lookup(void **state)
 {
-	static const uint64_t unsorted[] = {100, 5, 9, 77};
+	static const struct ruf_dir_revocation unsorted[] = {
+	    {100, 300, NULL}, {5, 100, "stolen"}, {9, 200, NULL}, {77, 250, "lost"}};
+	const struct ruf_dir_revocation *r;
 	struct ruf_directory_template t = tmpl(1);
 	uint8_t *raw;
 	size_t len;
@@ -336,8 +350,18 @@ test_directory_revoked_lookup(void **state)
 	sign_ok(&t, &raw, &len);
 	d = load_ok(raw, len, NOW);
 	assert_int_equal(d->n_revoked, 4);
-	assert_int_equal(d->revoked[0], 5);
-	assert_int_equal(d->revoked[3], 100);
+	assert_int_equal(d->revoked[0].serial, 5);
+	assert_int_equal(d->revoked[3].serial, 100);
+	/* Each serial keeps its own time and reason through the sort. */
+	r = ruf_directory_revocation(d, 5);
+	assert_non_null(r);
+	assert_int_equal(r->revoked_at, 100);
+	assert_string_equal(r->reason, "stolen");
+	r = ruf_directory_revocation(d, 100);
+	assert_non_null(r);
+	assert_int_equal(r->revoked_at, 300);
+	assert_string_equal(r->reason, "");
+	assert_null(ruf_directory_revocation(d, 6));
 	assert_true(ruf_directory_is_revoked(d, 5));
 	assert_true(ruf_directory_is_revoked(d, 77));
 	assert_true(ruf_directory_is_revoked(d, 100));
@@ -357,10 +381,77 @@ test_directory_revoked_lookup(void **state)
 	free(raw);
 }
 
+/* The decision a desk makes for a revoked sender: only rufd's time counts. */
+static void
+test_directory_judge_uses_accept_time_against_revocation_time(void **state)
+{
+	struct ruf_directory_template t = tmpl(1);
+	const struct ruf_dir_revocation *r = (void *)1;
+	uint8_t *raw;
+	size_t len;
+	ruf_directory *d;
+
+	(void)state;
+	sign_ok(&t, &raw, &len);
+	d = load_ok(raw, len, NOW);
+	/* Not revoked: good whatever the time, known or not. */
+	assert_int_equal(ruf_directory_judge(d, 6, 0, &r), RUF_REV_GOOD);
+	assert_null(r);
+	assert_int_equal(ruf_directory_judge(d, 6, UINT64_MAX, NULL), RUF_REV_GOOD);
+	assert_int_equal(ruf_directory_judge(NULL, 5, 0, NULL), RUF_REV_GOOD);
+	/* Serial 5 revoked at 1799000000: accepted a second before is genuine. */
+	assert_int_equal(ruf_directory_judge(d, 5, 1798999999, &r), RUF_REV_BEFORE);
+	assert_non_null(r);
+	assert_int_equal(r->revoked_at, 1799000000);
+	assert_string_equal(r->reason, "laptop reported stolen");
+	assert_int_equal(ruf_directory_judge(d, 5, 1, NULL), RUF_REV_BEFORE);
+	/* At the revocation time itself, and after, it is flagged. */
+	assert_int_equal(ruf_directory_judge(d, 5, 1799000000, NULL), RUF_REV_FLAGGED);
+	assert_int_equal(ruf_directory_judge(d, 5, 1799000001, NULL), RUF_REV_FLAGGED);
+	/* No trustworthy time: flagged, never genuine by default. */
+	assert_int_equal(ruf_directory_judge(d, 5, 0, &r), RUF_REV_FLAGGED);
+	assert_non_null(r);
+	assert_int_equal(ruf_directory_judge(d, 9, 0, NULL), RUF_REV_FLAGGED);
+	ruf_directory_free(d);
+	free(raw);
+}
+
+static void
+test_directory_sign_rejects_bad_revocations(void **state)
+{
+	static char long_reason[RUF_DIR_REASON_MAX + 2];
+	struct ruf_dir_revocation r[1] = {{5, 0, NULL}};
+	struct ruf_directory_template t = tmpl(1);
+	uint8_t *raw = NULL;
+	size_t len;
+
+	(void)state;
+	t.revoked = r;
+	t.n_revoked = 1;
+	assert_int_equal(
+	    ruf_directory_sign(&t, signer_raw, signer_len, signer_id.sign_sk, &raw, &len),
+	    RUF_E_INVAL);
+	r[0].revoked_at = 10;
+	r[0].reason = "tab\there";
+	assert_int_equal(
+	    ruf_directory_sign(&t, signer_raw, signer_len, signer_id.sign_sk, &raw, &len),
+	    RUF_E_INVAL);
+	memset(long_reason, 'x', RUF_DIR_REASON_MAX + 1);
+	r[0].reason = long_reason;
+	assert_int_equal(
+	    ruf_directory_sign(&t, signer_raw, signer_len, signer_id.sign_sk, &raw, &len),
+	    RUF_E_INVAL);
+	assert_null(raw);
+	r[0].reason = "UTF-8 is fine: Côte d'Ivoire";
+	sign_ok(&t, &raw, &len);
+	free(raw);
+}
+
 static void
 test_directory_sign_rejects_duplicates(void **state)
 {
-	static const uint64_t dup_revoked[] = {5, 9, 5};
+	static const struct ruf_dir_revocation dup_revoked[] = {
+	    {5, 1, NULL}, {9, 1, NULL}, {5, 2, NULL}};
 	struct ruf_dir_queue dupq[2];
 	struct ruf_directory_template t = tmpl(1);
 	uint8_t *raw = NULL;
@@ -408,14 +499,18 @@ test_directory_rejects_bad_fields(void **state)
 	                           "host:0443",      "host name:443", "host:44a", ""};
 	static char *many[17];
 	uint8_t short_key[31] = {0}, weak[32] = {0};
-	uint64_t unsorted[3] = {9, 5, 100}, zero[1] = {0};
+	static char long_reason[RUF_DIR_REASON_MAX + 2];
+	Ruf__DirectoryRevocation *swapped[3];
 	struct body s;
 
 	(void)state;
 	body_init(&s);
-	s.b.format = 2;
-	assert_int_equal(body_load(&s), RUF_E_DIR_FORMAT);
+	/* Format 1 had revocations without a time: refused, not guessed at. */
 	s.b.format = 1;
+	assert_int_equal(body_load(&s), RUF_E_DIR_FORMAT);
+	s.b.format = 3;
+	assert_int_equal(body_load(&s), RUF_E_DIR_FORMAT);
+	s.b.format = 2;
 	s.b.version = 0;
 	assert_int_equal(body_load(&s), RUF_E_DIR_FORMAT);
 	s.b.version = 3;
@@ -435,13 +530,27 @@ test_directory_rejects_bad_fields(void **state)
 	s.q[0].public_key.len = 32;
 	assert_int_equal(body_load(&s), RUF_E_WEAK_KEY);
 	s.q[0].public_key.data = qpk[3];
-	s.b.revoked = unsorted;
+	swapped[0] = s.rp[1];
+	swapped[1] = s.rp[0];
+	swapped[2] = s.rp[2];
+	s.b.revocations = swapped;
 	assert_int_equal(body_load(&s), RUF_E_DIR_FORMAT);
-	s.b.revoked = zero;
-	s.b.n_revoked = 1;
+	s.b.revocations = s.rp;
+	s.r[0].serial = 0;
 	assert_int_equal(body_load(&s), RUF_E_DIR_FORMAT);
-	s.b.revoked = s.revoked;
-	s.b.n_revoked = 3;
+	s.r[0].serial = 5;
+	/* A revocation without a time would leave readers guessing. */
+	s.r[1].revoked_at = 0;
+	assert_int_equal(body_load(&s), RUF_E_DIR_FORMAT);
+	s.r[1].revoked_at = 1;
+	s.r[1].reason = "line\nbreak";
+	assert_int_equal(body_load(&s), RUF_E_DIR_FORMAT);
+	memset(long_reason, 'x', RUF_DIR_REASON_MAX + 1);
+	s.r[1].reason = long_reason;
+	assert_int_equal(body_load(&s), RUF_E_DIR_FORMAT);
+	long_reason[RUF_DIR_REASON_MAX] = '\0';
+	assert_int_equal(body_load(&s), 0);
+	s.r[1].reason = (char *)protobuf_c_empty_string;
 	s.b.hq = NULL;
 	assert_int_equal(body_load(&s), RUF_E_DIR_FORMAT);
 	s.b.hq = &s.hq;
@@ -566,7 +675,7 @@ test_directory_rejects_signer_outside_validity(void **state)
 static void
 test_directory_rejects_signer_it_revokes(void **state)
 {
-	static const uint64_t self[] = {2};
+	static const struct ruf_dir_revocation self[] = {{2, 1, NULL}};
 	struct ruf_directory_template t = tmpl(1);
 	uint8_t *raw = NULL;
 	size_t len;
@@ -580,7 +689,7 @@ test_directory_rejects_signer_it_revokes(void **state)
 	    RUF_E_DIR_SIGNER);
 	assert_null(raw);
 	body_init(&s);
-	s.revoked[0] = 2;
+	s.r[0].serial = 2;
 	assert_int_equal(body_load(&s), RUF_E_DIR_SIGNER);
 	body_free(&s);
 }
@@ -757,7 +866,7 @@ test_directory_rejects_oversized_lists(void **state)
 {
 	size_t n = 300000, len;
 	uint8_t *body, *raw;
-	uint64_t *many;
+	Ruf__DirectoryRevocation *many, **manyp;
 	struct body s;
 
 	(void)state;
@@ -776,14 +885,21 @@ test_directory_rejects_oversized_lists(void **state)
 	/* 262145 revoked serials, well formed and sorted. */
 	body_init(&s);
 	many = malloc(262145 * sizeof(*many));
+	manyp = malloc(262145 * sizeof(*manyp));
 	assert_non_null(many);
-	for (size_t i = 0; i < 262145; i++)
-		many[i] = 1000 + i;
-	s.b.revoked = many;
-	s.b.n_revoked = 262144;
+	assert_non_null(manyp);
+	for (size_t i = 0; i < 262145; i++) {
+		ruf__directory_revocation__init(&many[i]);
+		many[i].serial = 1000 + i;
+		many[i].revoked_at = 1;
+		manyp[i] = &many[i];
+	}
+	s.b.revocations = manyp;
+	s.b.n_revocations = 262144;
 	assert_int_equal(body_load(&s), 0);
-	s.b.n_revoked = 262145;
+	s.b.n_revocations = 262145;
 	assert_int_equal(body_load(&s), RUF_E_DIR_FORMAT);
+	free(manyp);
 	free(many);
 	body_free(&s);
 }
@@ -900,6 +1016,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_directory_round_trip_keeps_every_field),
 	    cmocka_unit_test(test_directory_revoked_lookup),
+	    cmocka_unit_test(test_directory_judge_uses_accept_time_against_revocation_time),
+	    cmocka_unit_test(test_directory_sign_rejects_bad_revocations),
 	    cmocka_unit_test(test_directory_sign_rejects_duplicates),
 	    cmocka_unit_test(test_directory_rejects_unsorted_queues),
 	    cmocka_unit_test(test_directory_rejects_bad_fields),

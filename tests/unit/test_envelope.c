@@ -512,7 +512,7 @@ static void
 test_envelope_rejects_revoked_device(void **state)
 {
 	static const char policy_text[] = "policy 1\n\nrule sag\n\trisk high ongoing\n\tto sag\n";
-	static const uint64_t revoked[] = {FX_DEVICE_SERIAL};
+	static const struct ruf_dir_revocation revoked[] = {{FX_DEVICE_SERIAL, 1, "test"}};
 	struct buf b = seal_small(NULL);
 	struct ruf_open_ctx c = ctx_default();
 	struct fx_ident signer;
