@@ -4,7 +4,7 @@
  *
  *   <home>/archive/<id>.env     the envelope exactly as received (already
  *                               encrypted to the queue key) or as sent
- *   <home>/archive/<id>.idx     its index record: msgpack, format version 1,
+ *   <home>/archive/<id>.idx     its index record: msgpack, format version 2,
  *                               encrypted (XChaCha20-Poly1305) under a key
  *                               derived from the identity's kx secret key
  *   <home>/quarantine/<name>.env + <name>.reason
@@ -24,7 +24,7 @@
 #include "envelope.h"
 #include "keystore.h"
 
-#define RUF_ARCHIVE_FORMAT 1u
+#define RUF_ARCHIVE_FORMAT 2u /* 1: without accepted (read as 0) */
 #define RUF_ARCHIVE_TITLE_MAX 255
 #define RUF_ARCHIVE_STATUS_MAX 31
 #define RUF_ARCHIVE_IDX_MAX (16u << 10) /* bytes of one index file */
@@ -50,6 +50,14 @@ struct ruf_archive_rec {
 	char status[RUF_ARCHIVE_STATUS_MAX + 1]; /* replies: the status */
 	uint8_t hash[32];                        /* BLAKE2b-256 of the envelope */
 	uint64_t total_len;
+	uint64_t accepted; /* rufd's verified signed store time (receipt), 0 if unknown */
+	/*
+	 * Not stored: the sender's revocation under the directory at hand, set
+	 * by desk_judge() (zero: not judged, or not revoked).
+	 */
+	int verdict; /* enum ruf_revocation_verdict */
+	uint64_t revoked_at;
+	char revoked_reason[RUF_DIR_REASON_MAX + 1];
 };
 
 typedef struct ruf_archive ruf_archive;

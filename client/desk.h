@@ -45,6 +45,15 @@ int desk_exit_for(int rc);
 /* Colour on a terminal only. */
 bool desk_colour(void);
 
+/*
+ * Sets r's verdict, revoked_at and revoked_reason: its sender's revocation
+ * in dir judged by r->accepted, rufd's signed accept time
+ * (ruf_directory_judge). Received records only; sent ones stay good.
+ */
+void desk_judge(const ruf_directory *dir, struct ruf_archive_rec *r);
+/* For a judged record: "sender revoked since ..." or "FLAGGED, not genuine: ...", else NULL. */
+const char *desk_flag_text(const struct ruf_archive_rec *r, char *out, size_t n);
+
 /* One summary line (or a JSON object) for an index record. */
 void desk_print_summary(FILE *fp, const struct ruf_archive_rec *r, const char *note, bool json);
 /* The JSON object fields for a record (no braces), shared by list and export. */

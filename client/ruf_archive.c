@@ -27,7 +27,8 @@
 #define IDX_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define IDX_ABYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
 /* Elements of the record array (format 1). */
-#define REC_FIELDS 24
+#define REC_FIELDS 25    /* format 2 */
+#define REC_FIELDS_V1 24 /* format 1: no accepted */
 
 struct ruf_archive {
 	char dir[PATH_MAX];  /* <home>/archive */
@@ -273,6 +274,7 @@ ruf_archive_rec_encode(const struct ruf_archive_rec *r, uint8_t *buf, size_t cap
 	mp_str(&w, r->status);
 	mp_bin(&w, r->hash, 32);
 	mp_uint(&w, r->total_len);
+	mp_uint(&w, r->accepted);
 	if (w.err)
 		return w.err;
 	*len = w.n;
@@ -290,12 +292,13 @@ ruf_archive_rec_decode(const uint8_t *buf, size_t len, struct ruf_archive_rec *o
 	memset(out, 0, sizeof(*out));
 	if (mp_rarray(&r, &n) != 0 || n < 2 || mp_ruint(&r, &v) != 0)
 		goto fail;
-	if (v != RUF_ARCHIVE_FORMAT) {
+	if (v != RUF_ARCHIVE_FORMAT && v != 1) {
 		rc = RUF_E_VERSION;
 		goto fail;
 	}
-	if (n != REC_FIELDS || mp_rbin(&r, out->id, RUF_MSGID_BYTES, false) != 0 ||
-	    mp_rarray(&r, &n) != 0 || n > RUF_ENV_MAX_RECIPIENTS)
+	if (n != (v == 1 ? REC_FIELDS_V1 : REC_FIELDS) ||
+	    mp_rbin(&r, out->id, RUF_MSGID_BYTES, false) != 0 || mp_rarray(&r, &n) != 0 ||
+	    n > RUF_ENV_MAX_RECIPIENTS)
 		goto fail;
 	out->n_queues = (size_t)n;
 	for (size_t i = 0; i < out->n_queues; i++)
@@ -313,7 +316,7 @@ ruf_archive_rec_decode(const uint8_t *buf, size_t len, struct ruf_archive_rec *o
 	    mp_ruint(&r, &role) || mp_rstr(&r, out->verification, sizeof(out->verification)) ||
 	    mp_rstr(&r, out->title, sizeof(out->title)) || mp_ruint(&r, &dir) ||
 	    mp_rstr(&r, out->status, sizeof(out->status)) || mp_rbin(&r, out->hash, 32, false) ||
-	    mp_ruint(&r, &out->total_len))
+	    mp_ruint(&r, &out->total_len) || (v != 1 && mp_ruint(&r, &out->accepted)))
 		goto fail;
 	if (kind > 16 || risk > 16 || flags > UINT32_MAX || role > 16 || dir > 1)
 		goto fail;
@@ -533,6 +536,11 @@ ruf_archive_put(ruf_archive *a, const char *tmp_path, const struct ruf_archive_r
 		if (sodium_memcmp(old.hash, rec->hash, 32) != 0)
 			return RUF_E_EXISTS;
 		*dup = true;
+		/* A redelivery may bring the receipt time an earlier copy lacked. */
+		if (old.accepted == 0 && rec->accepted != 0) {
+			old.accepted = rec->accepted;
+			changed = true;
+		}
 		for (size_t i = 0; i < rec->n_queues; i++) {
 			bool have = false;
 			for (size_t j = 0; j < old.n_queues; j++)

@@ -128,6 +128,46 @@ desk_connect(struct cli_identity *id, const char *hq, ruf_client **out)
 	return 0;
 }
 
+void
+desk_judge(const ruf_directory *dir, struct ruf_archive_rec *r)
+{
+	const struct ruf_dir_revocation *rev = NULL;
+
+	r->verdict = RUF_REV_GOOD;
+	r->revoked_at = 0;
+	r->revoked_reason[0] = '\0';
+	/* What this desk sent is its own: nothing to judge. */
+	if (r->direction != RUF_ARCHIVE_RECEIVED)
+		return;
+	r->verdict = (int)ruf_directory_judge(dir, r->sender_serial, r->accepted, &rev);
+	if (rev != NULL) {
+		r->revoked_at = rev->revoked_at;
+		snprintf(r->revoked_reason, sizeof(r->revoked_reason), "%s", rev->reason);
+	}
+}
+
+const char *
+desk_flag_text(const struct ruf_archive_rec *r, char *out, size_t n)
+{
+	char since[21], at[21];
+
+	if (r->verdict == RUF_REV_GOOD)
+		return NULL;
+	ruf_time_fmt(r->revoked_at, since);
+	ruf_time_fmt(r->accepted, at);
+	if (r->verdict == RUF_REV_BEFORE)
+		snprintf(out, n, "sender revoked since %s%s%s%s", since,
+		         r->revoked_reason[0] ? " (" : "", r->revoked_reason,
+		         r->revoked_reason[0] ? ")" : "");
+	else
+		snprintf(out, n, "FLAGGED, not genuine: sender revoked since %s%s%s%s, %s%s", since,
+		         r->revoked_reason[0] ? " (" : "", r->revoked_reason,
+		         r->revoked_reason[0] ? ")" : "",
+		         r->accepted ? "rufd accepted it at " : "no rufd accept time to trust",
+		         r->accepted ? at : "");
+	return out;
+}
+
 static void
 fmt_risk(const struct ruf_archive_rec *r, char *out, size_t n)
 {
@@ -138,8 +178,10 @@ fmt_risk(const struct ruf_archive_rec *r, char *out, size_t n)
 void
 desk_print_summary(FILE *fp, const struct ruf_archive_rec *r, const char *note, bool json)
 {
-	char created[21], idhex[2 * RUF_MSGID_BYTES + 1], risk[32];
+	char created[21], idhex[2 * RUF_MSGID_BYTES + 1], risk[32], flag[512];
+	const char *ft = desk_flag_text(r, flag, sizeof(flag));
 	bool col = !json && fp == stdout && desk_colour();
+	bool red = col && r->verdict == RUF_REV_FLAGGED;
 	bool hot = r->hdr.kind != RUF_KIND_REPLY &&
 	           (r->hdr.risk == RUF_RISK_HIGH || r->hdr.risk == RUF_RISK_ONGOING);
 
@@ -156,10 +198,11 @@ desk_print_summary(FILE *fp, const struct ruf_archive_rec *r, const char *note, 
 		fputs("}\n", fp);
 		return;
 	}
-	fprintf(fp, "%s  %.12s  %-10s %-6s %s%-8s%s %-16s %s%s%s\n", created, idhex,
+	fprintf(fp, "%s  %.12s  %-10s %-6s %s%-8s%s %-16s %s%s%s%s%s%s%s%s\n", created, idhex,
 	        r->hdr.situation[0] ? r->hdr.situation : "-", ruf_kind_name(r->hdr.kind),
 	        col && hot ? "\033[1;31m" : "", risk, col && hot ? "\033[0m" : "", r->sender,
-	        r->title, note ? "  " : "", note ? note : "");
+	        r->title, note ? "  " : "", note ? note : "", ft ? "  [" : "",
+	        red ? "\033[1;31m" : "", ft ? ft : "", red ? "\033[0m" : "", ft ? "]" : "");
 }
 
 void
@@ -194,7 +237,22 @@ desk_json_rec_fields(FILE *fp, const struct ruf_archive_rec *r)
 	fprintf(fp, ", \"serial\": %" PRIu64 ", \"role\": \"%s\"}, \"verification\": ",
 	        r->sender_serial,
 	        ruf_role_name(r->sender_role) ? ruf_role_name(r->sender_role) : "");
-	cli_json_str(fp, r->verification);
+	/* A flagged record is not verified, whatever it was at receipt. */
+	cli_json_str(fp, r->verdict == RUF_REV_FLAGGED ? "flagged" : r->verification);
+	if (r->accepted != 0) {
+		ruf_time_fmt(r->accepted, t);
+		fprintf(fp, ", \"accepted\": \"%s\"", t);
+	} else
+		fputs(", \"accepted\": null", fp);
+	fprintf(fp, ", \"flagged\": %s", r->verdict == RUF_REV_FLAGGED ? "true" : "false");
+	if (r->verdict != RUF_REV_GOOD) {
+		char flag[512];
+		ruf_time_fmt(r->revoked_at, t);
+		fprintf(fp, ", \"sender_revoked_since\": \"%s\", \"revocation_reason\": ", t);
+		cli_json_str(fp, r->revoked_reason);
+		fputs(", \"flag_reason\": ", fp);
+		cli_json_str(fp, desk_flag_text(r, flag, sizeof(flag)));
+	}
 	fputs(", \"title\": ", fp);
 	cli_json_str(fp, r->title);
 	if (r->hdr.kind == RUF_KIND_REPLY) {
@@ -277,8 +335,29 @@ desk_filter_match(const struct desk_filter *f, const struct ruf_archive_rec *r)
 /* ---- receiving ---- */
 
 struct recv_stats {
-	long archived, duplicates, quarantined;
+	long archived, duplicates, quarantined, flagged;
 };
+
+/*
+ * The time rufd accepted the envelope, from the signed receipt delivered
+ * with it, or 0. It counts only if the receipt verifies under the server
+ * certificate of this session (itself checked under the root and against
+ * the directory at connect) and names this message and these exact bytes:
+ * it is the one time the sender cannot choose.
+ */
+static uint64_t
+accepted_time(const struct cli_identity *id, const ruf_cert *server,
+              const struct ruf_client_delivery *del, const struct ruf_env_info *e)
+{
+	struct ruf_wire_receipt_info info;
+
+	if (del->receipt_len == 0 || server == NULL)
+		return 0;
+	if (ruf_wire_receipt_verify(del->receipt, del->receipt_len, server, id->root, ruf_now(),
+	                            del->message_id, e->hash, &info) != 0)
+		return 0;
+	return info.body.time;
+}
 
 /* Fills an index record from an opened envelope. */
 static void
@@ -317,10 +396,14 @@ fill_rec(struct ruf_archive_rec *rec, const struct ruf_opened *o, const Ruf__Rep
  */
 static int
 handle_delivery(struct cli_identity *id, const ruf_keystore *open_ks, ruf_archive *a, int fd,
-                const char *tmp, const struct ruf_client_delivery *del, const struct desk_net *net,
-                struct recv_stats *st)
+                const char *tmp, const struct ruf_client_delivery *del, const ruf_cert *server,
+                const struct desk_net *net, struct recv_stats *st)
 {
-	struct ruf_open_ctx ctx = {id->root, id->dir, open_ks, ruf_now(), NULL};
+	/*
+	 * No directory for the envelope checks: a revoked sender is judged
+	 * below by when rufd accepted it, not refused outright (docs/DESK.md).
+	 */
+	struct ruf_open_ctx ctx = {id->root, NULL, open_ks, ruf_now(), NULL};
 	struct ruf_opened *o = NULL;
 	struct ruf_archive_rec rec;
 	Ruf__Report *r = NULL;
@@ -349,6 +432,7 @@ handle_delivery(struct cli_identity *id, const ruf_keystore *open_ks, ruf_archiv
 		snprintf(d.msg, sizeof(d.msg), "the report inside is invalid");
 	if (rc == 0) {
 		fill_rec(&rec, o, r, del->queue);
+		rec.accepted = accepted_time(id, server, del, o->info);
 		rc = ruf_archive_put(a, tmp, &rec, &dup);
 		if (rc == RUF_E_EXISTS)
 			snprintf(d.msg, sizeof(d.msg),
@@ -361,6 +445,12 @@ handle_delivery(struct cli_identity *id, const ruf_keystore *open_ks, ruf_archiv
 				st->duplicates++;
 			else
 				st->archived++;
+			/* A duplicate shows what the archive holds (it may hold the time). */
+			if (dup && ruf_archive_get(a, rec.id, &rec) != 0)
+				fill_rec(&rec, o, r, del->queue);
+			desk_judge(id->dir, &rec);
+			if (rec.verdict == RUF_REV_FLAGGED && !dup)
+				st->flagged++;
 			if (!net->quiet)
 				desk_print_summary(stdout, &rec, dup ? "(duplicate)" : NULL,
 				                   net->json);
@@ -436,7 +526,8 @@ receive_session(struct cli_identity *id, const ruf_keystore *open_ks, ruf_archiv
 		rc = ruf_client_next_delivery(c, net->follow ? -1 : (int)net->idle_ms, &sink, &del,
 		                              &d);
 		if (rc == 0)
-			rc = handle_delivery(id, open_ks, a, fd, tmp, &del, net, st);
+			rc = handle_delivery(id, open_ks, a, fd, tmp, &del,
+			                     ruf_client_server_cert(c), net, st);
 		else if (rc != RUF_E_NET_TIMEOUT)
 			cli_fail(rc, "receiving: %s%s%s", ruf_strerror(rc), d.msg[0] ? ": " : "",
 			         d.msg);
@@ -497,11 +588,11 @@ desk_receive(struct cli_identity *id, const ruf_keystore *open_ks, ruf_archive *
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 	}
 	if (!net->json && !net->quiet)
-		fprintf(stderr, "%s: %ld archived, %ld duplicates, %ld quarantined\n", cli_progname,
-		        st.archived, st.duplicates, st.quarantined);
+		fprintf(stderr, "%s: %ld archived, %ld duplicates, %ld quarantined, %ld flagged\n",
+		        cli_progname, st.archived, st.duplicates, st.quarantined, st.flagged);
 	if (rc != 0)
 		return desk_exit_for(rc);
-	return st.quarantined > 0 ? EXIT_VERIFY : 0;
+	return st.quarantined > 0 || st.flagged > 0 ? EXIT_VERIFY : 0;
 }
 
 static const char pull_usage[] =
@@ -513,7 +604,7 @@ static const char pull_usage[] =
     "  --json                one JSON object per message\n"
     "  --home DIR            the identity (default $RUF_HOME or ~/.ruf)\n"
     "  --passphrase-file F   the keystore's passphrase (else $RUF_PASSPHRASE, tty)\n"
-    "exit status: 0 ok, 1 failure, 2 usage, 3 something was quarantined\n";
+    "exit status: 0 ok, 1 failure, 2 usage, 3 something was quarantined or flagged\n";
 
 int
 ruf_desk_pull_main(int argc, char *argv[])

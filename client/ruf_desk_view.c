@@ -1,7 +1,10 @@
 /*
  * ruf desk list|show|export|surge: reading the desk archive (docs/DESK.md).
  * Envelopes are re-opened and re-verified from the archive each time they are
- * shown or exported; the index only selects them.
+ * shown or exported; the index only selects them. A sender's revocation is
+ * judged each time against the current directory with the accept time rufd
+ * signed (kept in the index), so a revocation published later, even one
+ * dated back, flags what it covers.
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -33,12 +36,15 @@ view_open(const char *homearg, const struct cli_pass *pp, struct cli_identity *i
 	return 0;
 }
 
-/* Re-opens an archived envelope (verified again: chain, revocation, signature, content). */
+/*
+ * Re-opens an archived envelope (verified again: chain, signature, content;
+ * revocation is desk_judge's, by accept time).
+ */
 static int
 reopen(const struct cli_identity *id, const ruf_archive *a, const uint8_t msgid[RUF_MSGID_BYTES],
        const char *save, struct ruf_opened **o, Ruf__Report **r, ruf_diag *d)
 {
-	struct ruf_open_ctx ctx = {id->root, id->dir, id->ks, ruf_now(), save};
+	struct ruf_open_ctx ctx = {id->root, NULL, id->ks, ruf_now(), save};
 	char path[PATH_MAX];
 	int fd, rc;
 
@@ -124,6 +130,7 @@ ruf_desk_view_list(int argc, char *argv[])
 	for (size_t i = 0; i < n; i++) {
 		if (!desk_filter_match(&f, &v[i]))
 			continue;
+		desk_judge(id.dir, &v[i]);
 		if (json) {
 			printf("%s\n {", shown ? "," : "");
 			desk_json_rec_fields(stdout, &v[i]);
@@ -147,19 +154,35 @@ out:
 
 /* ---- show ---- */
 
-static const char show_usage[] = "usage: ruf desk show ID [--save-attachments DIR] [--json]\n"
-                                 "  ID                    a message id or a unique prefix (>= 4)\n"
-                                 "  --save-attachments DIR  write the attachments (hash checked)\n"
-                                 "  --json                header, verification and report as JSON\n"
-                                 "  --home DIR  --passphrase-file F\n"
-                                 "exit status: 0 verified, 3 verification fails now, 1 other\n";
+static const char show_usage[] =
+    "usage: ruf desk show ID [--save-attachments DIR] [--json]\n"
+    "  ID                    a message id or a unique prefix (>= 4)\n"
+    "  --save-attachments DIR  write the attachments (hash checked)\n"
+    "  --json                header, verification and report as JSON\n"
+    "  --home DIR  --passphrase-file F\n"
+    "exit status: 0 verified, 3 verification fails now or the report\n"
+    "  is flagged (its sender was revoked before rufd accepted it), 1 other\n";
+
+/* The banner a flagged report is shown under, first and last. */
+static void
+show_flag_banner(const struct ruf_archive_rec *rec)
+{
+	char flag[512];
+	bool col = desk_colour();
+
+	if (rec->verdict != RUF_REV_FLAGGED)
+		return;
+	printf("%s*** %s ***%s\n", col ? "\033[1;31m" : "", desk_flag_text(rec, flag, sizeof(flag)),
+	       col ? "\033[0m" : "");
+}
 
 static void
 show_text(const struct ruf_archive_rec *rec, const struct ruf_opened *o, const Ruf__Report *r)
 {
 	const struct ruf_env_info *e = o->info;
-	char idhex[2 * RUF_MSGID_BYTES + 1], t[21], hash[65];
+	char idhex[2 * RUF_MSGID_BYTES + 1], t[21], hash[65], flag[512];
 
+	show_flag_banner(rec);
 	ruf_hex(rec->id, RUF_MSGID_BYTES, idhex);
 	printf("message     %s\n", idhex);
 	ruf_time_fmt(e->hdr.created, t);
@@ -168,13 +191,23 @@ show_text(const struct ruf_archive_rec *rec, const struct ruf_opened *o, const R
 	printf("received    %s on", t);
 	for (size_t i = 0; i < rec->n_queues; i++)
 		printf(" %s", rec->queues[i]);
-	printf("\nsender      %s, %s serial %" PRIu64 "%s%s\n", e->sender->subject,
+	ruf_time_fmt(rec->accepted, t);
+	printf("\naccepted    %s\n", rec->accepted ? t : "unknown (no receipt from rufd)");
+	printf("sender      %s, %s serial %" PRIu64 "%s%s\n", e->sender->subject,
 	       ruf_role_name(e->sender->role), e->sender->serial,
 	       e->sender->country && *e->sender->country ? ", country " : "",
 	       e->sender->country ? e->sender->country : "");
-	printf("verified    %s at receipt; again now: sender certificate under the pinned HQ "
-	       "root, not revoked; signature; recipients as signed; content intact\n",
-	       rec->verification);
+	if (rec->verdict == RUF_REV_FLAGGED)
+		printf("verified    NO: %s\n", desk_flag_text(rec, flag, sizeof(flag)));
+	else
+		printf("verified    %s at receipt; again now: sender certificate under the pinned "
+		       "HQ root%s; signature; recipients as signed; content intact%s%s\n",
+		       rec->verification,
+		       rec->verdict == RUF_REV_BEFORE ? ", accepted by rufd before its revocation"
+		                                      : ", not revoked",
+		       rec->verdict == RUF_REV_BEFORE ? "\nnote        " : "",
+		       rec->verdict == RUF_REV_BEFORE ? desk_flag_text(rec, flag, sizeof(flag))
+		                                      : "");
 	printf("routing     %s, situation %s, country %s%s%s, risk %s, flags",
 	       ruf_kind_name(e->hdr.kind), e->hdr.situation[0] ? e->hdr.situation : "-",
 	       e->hdr.country[0] ? e->hdr.country : "-", e->hdr.region[0] ? ", region " : "",
@@ -191,6 +224,7 @@ show_text(const struct ruf_archive_rec *rec, const struct ruf_opened *o, const R
 		       o->attachments[i].saved_path ? "  saved to " : "",
 		       o->attachments[i].saved_path ? o->attachments[i].saved_path : "");
 	}
+	show_flag_banner(rec);
 }
 
 static void
@@ -202,7 +236,8 @@ show_json(FILE *fp, const struct ruf_archive_rec *rec, const struct ruf_opened *
 	fputc('{', fp);
 	desk_json_rec_fields(fp, rec);
 	if (o != NULL) {
-		fprintf(fp, ", \"verified_now\": true, \"sender_country\": ");
+		fprintf(fp, ", \"verified_now\": %s, \"sender_country\": ",
+		        rec->verdict == RUF_REV_FLAGGED ? "false" : "true");
 		cli_json_str(fp, o->info->sender->country ? o->info->sender->country : "");
 		fprintf(fp, ", \"attachments\": ");
 		cli_attachments_json(fp, o);
@@ -286,11 +321,12 @@ ruf_desk_view_show(int argc, char *argv[])
 		              ruf_strerror(rc), d.msg[0] ? ": " : "", d.msg);
 		goto out;
 	}
+	desk_judge(id.dir, &rec);
 	if (json)
 		show_json(stdout, &rec, o, r);
 	else
 		show_text(&rec, o, r);
-	rc = 0;
+	rc = rec.verdict == RUF_REV_FLAGGED ? EXIT_VERIFY : 0;
 out:
 	if (r != NULL)
 		protobuf_c_message_free_unpacked(&r->base, NULL);
@@ -308,7 +344,9 @@ static const char export_usage[] =
     "  --format csv          one row per casualty figure (RFC 4180)\n"
     "  --out FILE            write there (crash-safely) instead of standard output\n"
     "  --home DIR  --passphrase-file F\n"
-    "Reports that no longer verify are left out and named on standard error (exit 3).\n";
+    "Reports that no longer verify are left out and named on standard error (exit 3).\n"
+    "Flagged reports (sender revoked before rufd accepted them) are exported and marked:\n"
+    "JSONL \"flagged\": true, CSV column flag; each is also named on standard error.\n";
 
 /* RFC 4180: quote every field that needs it; double the quotes inside. */
 static void
@@ -357,7 +395,8 @@ export_csv(FILE *fp, const struct ruf_archive_rec *rec, const Ruf__Report *r)
 		csv_field(fp, c->confidence, false);
 		csv_field(fp, idhex, false);
 		csv_field(fp, c->location, false);
-		csv_field(fp, rec->sender, true);
+		csv_field(fp, rec->sender, false);
+		csv_field(fp, rec->verdict == RUF_REV_FLAGGED ? "flagged" : "", true);
 	}
 }
 
@@ -430,7 +469,7 @@ ruf_desk_view_export(int argc, char *argv[])
 	}
 	if (csv)
 		fputs("situation,date,category,killed,injured,missing,detained,group,source,"
-		      "confidence,report_id,location,sender\r\n",
+		      "confidence,report_id,location,sender,flag\r\n",
 		      fp);
 	for (size_t i = 0; i < n; i++) {
 		struct ruf_opened *o = NULL;
@@ -446,6 +485,12 @@ ruf_desk_view_export(int argc, char *argv[])
 			         ruf_strerror(rc), d.msg[0] ? ": " : "", d.msg);
 			failed++;
 			continue;
+		}
+		desk_judge(id.dir, &v[i]);
+		if (v[i].verdict == RUF_REV_FLAGGED) {
+			char flag[512];
+			fprintf(stderr, "%s: %s: exported marked as flagged: %s\n", cli_progname,
+			        idhex, desk_flag_text(&v[i], flag, sizeof(flag)));
 		}
 		if (csv)
 			export_csv(fp, &v[i], r);
@@ -513,8 +558,9 @@ surge_history(const struct ruf_archive_rec *v, size_t n, const struct ruf_archiv
 		printf(", \"history\": [");
 	} else {
 		ruf_time_fmt(req->hdr.created, t);
-		printf("%s  %.12s  %-14s %-10s %-16s %s\n", t, idhex, last ? last->status : "new",
-		       req->hdr.situation, req->sender, req->title);
+		printf("%s  %.12s  %-14s %-10s %-16s %s%s\n", t, idhex, last ? last->status : "new",
+		       req->hdr.situation, req->sender, req->title,
+		       req->verdict == RUF_REV_FLAGGED ? "  [FLAGGED: sender revoked]" : "");
 	}
 	for (size_t i = 0; (all || json) && i < n; i++) {
 		if (v[i].hdr.kind != RUF_KIND_REPLY ||
@@ -593,6 +639,7 @@ ruf_desk_view_surge(int argc, char *argv[])
 	for (size_t i = 0; i < n; i++) {
 		if (v[i].hdr.kind != RUF_KIND_SURGE || v[i].direction != RUF_ARCHIVE_RECEIVED)
 			continue;
+		desk_judge(id.dir, &v[i]);
 		if (optind < argc && memcmp(v[i].id, msgid, RUF_MSGID_BYTES) != 0)
 			continue;
 		surge_history(v, n, &v[i], json, optind < argc);

@@ -106,6 +106,7 @@ static int
 send_piece(struct session *s, struct delivery *dl)
 {
 	static uint8_t buf[RUF_WIRE_MAX_DATA]; /* loop thread only */
+	static struct ruf_store_record rec;    /* loop thread only */
 	struct ruf_wire_frame f = {.type = RUF_WIRE_DELIVER};
 	uint64_t total = 0;
 	size_t got = 0;
@@ -127,6 +128,16 @@ send_piece(struct session *s, struct delivery *dl)
 	f.u.deliver.data = buf;
 	f.u.deliver.len = got;
 	f.u.deliver.last = dl->cur_off + got == total;
+	/*
+	 * The first piece carries the signed receipt: its store time is the one
+	 * time a desk can trust for a sender revoked since (docs/DESK.md). A
+	 * record without one (never, after a commit) just goes without.
+	 */
+	if (dl->cur_off == 0 && ruf_store_lookup(s->d->store, dl->cur_id, &rec) == 0 &&
+	    rec.receipt_len > 0 && rec.receipt_len <= RUF_WIRE_MAX_RECEIPT) {
+		f.u.deliver.receipt = rec.receipt;
+		f.u.deliver.receipt_len = rec.receipt_len;
+	}
 	if ((rc = session_send(s, &f)) != 0)
 		return rc;
 	dl->cur_off += got;

@@ -890,6 +890,11 @@ ruf_client_next_delivery(ruf_client *c, int timeout_ms, const struct ruf_client_
 				memcpy(out->message_id, f.u.deliver.message_id,
 				       RUF_WIRE_MSGID_BYTES);
 				out->total_len = f.u.deliver.total_len;
+				/* wire.c's rules bound it by RUF_WIRE_MAX_RECEIPT. */
+				if (f.u.deliver.receipt_len > 0)
+					memcpy(out->receipt, f.u.deliver.receipt,
+					       f.u.deliver.receipt_len);
+				out->receipt_len = f.u.deliver.receipt_len;
 			}
 		} else if (strcmp(out->queue, f.u.deliver.queue) != 0 ||
 		           out->seq != f.u.deliver.seq ||

@@ -155,6 +155,14 @@ struct ruf_client_delivery {
 	uint8_t message_id[RUF_WIRE_MSGID_BYTES];
 	uint64_t total_len;
 	uint8_t *data; /* memory sink: the whole envelope, malloc'ed, caller frees */
+	/*
+	 * rufd's signed receipt for the envelope as sent with it (0 bytes if
+	 * none), NOT verified here: the caller checks it with
+	 * ruf_wire_receipt_verify against ruf_client_server_cert and the
+	 * envelope's hash before trusting its store time.
+	 */
+	uint8_t receipt[RUF_WIRE_MAX_RECEIPT];
+	size_t receipt_len;
 };
 
 /*

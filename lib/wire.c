@@ -235,7 +235,10 @@ check_frame(const struct ruf_wire_frame *f)
 		size_t n = f->u.deliver.len;
 		return is_queue(f->u.deliver.queue) && f->u.deliver.seq >= 1 && tot >= 1 &&
 		       tot <= RUF_WIRE_MAX_ENVELOPE && data_ok(f->u.deliver.data, n) && off < tot &&
-		       n <= tot - off && f->u.deliver.last == (off + n == tot);
+		       n <= tot - off && f->u.deliver.last == (off + n == tot) &&
+		       (f->u.deliver.receipt_len == 0 ||
+		        (off == 0 && f->u.deliver.receipt != NULL &&
+		         f->u.deliver.receipt_len <= RUF_WIRE_MAX_RECEIPT));
 	}
 	case RUF_WIRE_DELIVER_ACK:
 		return is_queue(f->u.deliver_ack.queue) && f->u.deliver_ack.seq >= 1;
@@ -378,6 +381,7 @@ ruf_wire_frame_encode(const struct ruf_wire_frame *f, uint8_t *out, size_t cap, 
 		del.offset = f->u.deliver.offset;
 		del.data = bin(f->u.deliver.data, f->u.deliver.len);
 		del.last = f->u.deliver.last;
+		del.receipt = bin(f->u.deliver.receipt, f->u.deliver.receipt_len);
 		m.deliver = &del;
 		break;
 	case RUF_WIRE_DELIVER_ACK:
@@ -499,6 +503,8 @@ ruf_wire_frame_decode(const uint8_t *buf, size_t len, struct ruf_wire_frame *f)
 		f->u.deliver.data = m->deliver->data.data;
 		f->u.deliver.len = m->deliver->data.len;
 		f->u.deliver.last = m->deliver->last;
+		f->u.deliver.receipt = m->deliver->receipt.data;
+		f->u.deliver.receipt_len = m->deliver->receipt.len;
 		break;
 	case RUF__WIRE_FRAME__BODY_DELIVER_ACK:
 		f->u.deliver_ack.queue = m->deliver_ack->queue;

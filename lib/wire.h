@@ -55,6 +55,7 @@
 #define RUF_WIRE_MAX_SUBSCRIBE 16
 #define RUF_WIRE_MAX_RECEIPT_QUEUES 16 /* RUF_ROUTE_MAX_QUEUES */
 #define RUF_WIRE_MAX_ERROR_TEXT 256
+#define RUF_WIRE_MAX_RECEIPT 4096                /* a stored receipt carried by a Deliver */
 #define RUF_WIRE_RECEIPT_DOMAIN "ruf-receipt-v1" /* signed with its NUL */
 
 /* Error frame codes. */
@@ -220,6 +221,8 @@ struct ruf_wire_frame {
 			const uint8_t *data;
 			size_t len;
 			bool last;
+			const uint8_t *receipt; /* offset 0 only; may be absent */
+			size_t receipt_len;     /* 0..RUF_WIRE_MAX_RECEIPT */
 		} deliver;
 		struct {
 			const char *queue;

@@ -43,6 +43,7 @@ sample(struct ruf_archive_rec *r, uint8_t idbyte)
 	         "A title longer than thirty-one bytes, with \"quotes\" and UTF-8: é");
 	memset(r->hash, 0x5a, 32);
 	r->total_len = 123456789;
+	r->accepted = 1794999500;
 }
 
 static void
@@ -107,8 +108,35 @@ test_rec_refuses_unknown_format_version(void **state)
 	assert_int_equal(ruf_archive_rec_encode(&a, buf, sizeof(buf), &len), 0);
 	assert_int_equal(buf[3],
 	                 RUF_ARCHIVE_FORMAT); /* array16 header (3 bytes), then the version */
-	buf[3] = 2;
+	buf[3] = RUF_ARCHIVE_FORMAT + 1;
 	assert_int_equal(ruf_archive_rec_decode(buf, len, &b), RUF_E_VERSION);
+}
+
+/* Records written before the accept time was kept still read, as "time unknown". */
+static void
+test_rec_reads_format_1_without_accept_time(void **state)
+{
+	struct ruf_archive_rec a, b;
+	uint8_t buf[RUF_ARCHIVE_IDX_MAX];
+	size_t len;
+
+	(void)state;
+	sample(&a, 1);
+	a.accepted = 0;
+	assert_int_equal(ruf_archive_rec_encode(&a, buf, sizeof(buf), &len), 0);
+	/* array16 of 25 -> 24, format 2 -> 1, and drop the last element (0: one byte). */
+	assert_int_equal(buf[2], 25);
+	assert_int_equal(buf[len - 1], 0);
+	buf[2] = 24;
+	buf[3] = 1;
+	assert_int_equal(ruf_archive_rec_decode(buf, len - 1, &b), 0);
+	assert_int_equal(b.accepted, 0);
+	assert_string_equal(b.title, a.title);
+	assert_int_equal(b.total_len, a.total_len);
+	/* Format 1 with 25 elements, or format 2 with 24, is damaged. */
+	assert_int_equal(ruf_archive_rec_decode(buf, len, &b) != 0, 1);
+	buf[3] = 2;
+	assert_int_equal(ruf_archive_rec_decode(buf, len - 1, &b), RUF_E_FORMAT);
 }
 
 static void
@@ -322,6 +350,7 @@ main(void)
 	    cmocka_unit_test(test_rec_round_trips),
 	    cmocka_unit_test(test_rec_rejects_every_truncation_and_trailing_byte),
 	    cmocka_unit_test(test_rec_refuses_unknown_format_version),
+	    cmocka_unit_test(test_rec_reads_format_1_without_accept_time),
 	    cmocka_unit_test(test_rec_rejects_bad_queue_name_and_oversized_string),
 	    cmocka_unit_test_setup_teardown(test_archive_put_get_and_duplicate_adds_queue_only,
 	                                    setup, teardown),

@@ -498,6 +498,38 @@ test_receipt_frame_from_raw_bytes_must_be_a_receipt(void **state)
 	assert_int_equal(ruf_wire_frame_encode(&f, fbuf, sizeof(fbuf), &n), RUF_E_FORMAT);
 }
 
+/* A full first piece with the largest receipt still fits in one frame and comes back whole. */
+static void
+test_deliver_carries_receipt_on_first_piece(void **state)
+{
+	static uint8_t receipt[RUF_WIRE_MAX_RECEIPT];
+	struct ruf_wire_frame f = sample(RUF_WIRE_DELIVER), g;
+	size_t len;
+
+	(void)state;
+	memset(receipt, 0x77, sizeof(receipt));
+	f.u.deliver.queue =
+	    "inbox-with-a-long-name-abcdefghi.rc-sd-1-abcdefghijklmnopqrstuvw" /* 64 bytes */;
+	f.u.deliver.offset = 0;
+	f.u.deliver.total_len = UINT64_C(1) << 39;
+	f.u.deliver.len = RUF_WIRE_MAX_DATA;
+	f.u.deliver.last = false;
+	f.u.deliver.receipt = receipt;
+	f.u.deliver.receipt_len = sizeof(receipt);
+	assert_int_equal(ruf_wire_frame_encode(&f, fbuf, sizeof(fbuf), &len), 0);
+	assert_int_equal(ruf_wire_frame_decode(fbuf, len, &g), 0);
+	assert_int_equal(g.u.deliver.receipt_len, sizeof(receipt));
+	assert_memory_equal(g.u.deliver.receipt, receipt, sizeof(receipt));
+	ruf_wire_frame_clear(&g);
+	/* Without one, nothing on the wire changes (older frames decode the same). */
+	f.u.deliver.receipt_len = 0;
+	f.u.deliver.receipt = NULL;
+	assert_int_equal(ruf_wire_frame_encode(&f, fbuf, sizeof(fbuf), &len), 0);
+	assert_int_equal(ruf_wire_frame_decode(fbuf, len, &g), 0);
+	assert_int_equal(g.u.deliver.receipt_len, 0);
+	ruf_wire_frame_clear(&g);
+}
+
 static void
 test_frame_encode_refuses_rule_violations(void **state)
 {
@@ -534,6 +566,16 @@ test_frame_encode_refuses_rule_violations(void **state)
 	assert_int_equal(enc(&f), RUF_E_FORMAT);
 	f = sample(RUF_WIRE_DELIVER);
 	f.u.deliver.seq = 0;
+	assert_int_equal(enc(&f), RUF_E_FORMAT);
+
+	/* The receipt rides on the first piece only, bounded. */
+	f = sample(RUF_WIRE_DELIVER);
+	f.u.deliver.receipt = bigdata;
+	f.u.deliver.receipt_len = 100;
+	assert_int_equal(enc(&f), RUF_E_FORMAT);
+	f.u.deliver.offset = 0;
+	f.u.deliver.total_len = 10000;
+	f.u.deliver.receipt_len = RUF_WIRE_MAX_RECEIPT + 1;
 	assert_int_equal(enc(&f), RUF_E_FORMAT);
 
 	f = sample(RUF_WIRE_NACK);
@@ -1309,6 +1351,7 @@ main(void)
 	    cmocka_unit_test(test_every_frame_type_survives_a_round_trip),
 	    cmocka_unit_test(test_empty_ping_is_still_a_body),
 	    cmocka_unit_test(test_receipt_frame_from_raw_bytes_must_be_a_receipt),
+	    cmocka_unit_test(test_deliver_carries_receipt_on_first_piece),
 	    cmocka_unit_test(test_frame_encode_refuses_rule_violations),
 	    cmocka_unit_test(test_frame_decode_rejects_malformed_frames),
 	    cmocka_unit_test(test_hello_and_welcome_reject_missing_certificates),
