@@ -24,7 +24,8 @@ static const char usage[] =
     "  --json                  print the header, verification and report as JSON\n"
     "  --home DIR              the identity (default $RUF_HOME or ~/.ruf)\n"
     "  --passphrase-file F     the keystore's passphrase (else $RUF_PASSPHRASE, tty)\n"
-    "exit status: 0 opened and verified, 3 refused (the reason is printed), 1 other failure\n";
+    "exit status: 0 opened and verified, 3 refused (the reason is printed; a revoked\n"
+    "  sender's envelope is refused: a file carries no time rufd accepted it), 1 other failure\n";
 
 static void
 print_text(const struct ruf_opened *o, const Ruf__Report *r)
@@ -89,6 +90,34 @@ print_json(const struct ruf_opened *o, const Ruf__Report *r)
 	cli_attachments_json(stdout, o);
 	printf(", \"report\": %s}\n", rj ? rj : "null");
 	free(rj);
+}
+
+/*
+ * Says why a revoked sender's envelope is refused here although a desk may
+ * show it: a loose file has no rufd accept time to judge it by.
+ */
+static void
+explain_revoked(const char *file, const ruf_directory *dir)
+{
+	const struct ruf_dir_revocation *rev;
+	struct ruf_env_info *info = NULL;
+	char since[21];
+	int fd;
+
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1)
+		return;
+	if (ruf_envelope_inspect(fd, &info) == 0 && info->sender != NULL &&
+	    (rev = ruf_directory_revocation(dir, info->sender->serial)) != NULL) {
+		ruf_time_fmt(rev->revoked_at, since);
+		fprintf(stderr,
+		        "%s: the sender (serial %" PRIu64 ") is revoked since %s%s%s%s; a file "
+		        "has no time rufd accepted it, so it is not shown as genuine (a desk "
+		        "judges reports it receives through rufd by rufd's signed time)\n",
+		        cli_progname, rev->serial, since, rev->reason[0] ? " (" : "", rev->reason,
+		        rev->reason[0] ? ")" : "");
+	}
+	ruf_env_info_free(info);
+	close(fd);
 }
 
 int
@@ -156,6 +185,8 @@ ruf_open_main(int argc, char *argv[])
 	close(fd);
 	if (rc != 0) {
 		cli_fail(0, "%s: %s (%s)", file, ruf_strerror(rc), ruf_errname(rc));
+		if (rc == RUF_E_ENV_SENDER)
+			explain_revoked(file, id.dir);
 		rc = cli_exit_for(rc);
 		goto out;
 	}

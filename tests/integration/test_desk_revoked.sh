@@ -132,7 +132,9 @@ desk desk show "$B" --json >"$T/showB.json" 2>&1 || rc=$?
 [ "$rc" = 3 ] || fail "show B --json exit $rc"
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["flagged"] and r["verified_now"] is False' \
 	"$T/showB.json" || fail "show B --json: $(cat "$T/showB.json")"
-ok "show: A genuine with the note (exit 0); B under a FLAGGED banner (exit 3)"
+# A loose file carries no accept time: ruf open refuses it and says why.
+expect_exit 3 "revoked since $RT (laptop seized)" desk open "$T/home/itf-darfur-desk/archive/$A.env"
+ok "show: A genuine with the note (exit 0); B under a FLAGGED banner (exit 3); ruf open refuses the file"
 
 desk desk export --format csv --out "$T/x.csv" 2>"$T/x.err" || fail "export csv: $(cat "$T/x.err")"
 grep -q "$B: exported marked as flagged" "$T/x.err" || fail "export stderr: $(cat "$T/x.err")"
