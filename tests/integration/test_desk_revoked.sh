@@ -6,9 +6,11 @@
 # accepts it at or after R. The desk then shows A as genuine with the note
 # "sender revoked since R" and B flagged (kept, listed with the flag, in the
 # JSON and the export, `show` exits 3), judged by rufd's signed accept time,
-# never by the time the device wrote into its header. Once rufd reloads,
-# the device's open session is closed and new ones are refused. A later
-# revocation dated back before A flags A too.
+# never by the time the device wrote into its header. Report C, accepted
+# before R too, has its receipt altered in rufd's store: with no accept time
+# the desk can verify it is flagged as well. Once rufd reloads, the device's
+# open session is closed and new ones are refused. A later revocation dated
+# back before A flags A too.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rufd_lib.sh"
 trap 'kill -9 ${RUFD_PID:-} ${HOLD_PID:-} 2>/dev/null || true; rm -rf "$T"' EXIT
@@ -39,18 +41,20 @@ msgid() { sed 's/.*"message_id": "\([0-9a-f]*\)".*/\1/' "$1"; }
 python3 - "$R/sitrep-darfur.json" "$T" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-for tag in ("A", "B"):
+for tag in ("A", "B", "C"):
     json.dump(dict(d, title=f"report {tag}"), open(f"{sys.argv[2]}/{tag}.json", "w"))
 PY
 
 # A: sealed and delivered while the device is in good standing.
 ruf report "${DEV[@]}" --json --in "$T/A.json" >"$T/a" || fail "report A: $(cat "$T/a")"
 A=$(msgid "$T/a")
-ruf send "${DEV[@]}" --hq "$HQ" --quiet --deadline 20s >"$T/s1" 2>&1 || fail "send A: $(cat "$T/s1")"
+ruf report "${DEV[@]}" --json --in "$T/C.json" >"$T/c" || fail "report C: $(cat "$T/c")"
+CID=$(msgid "$T/c")
+ruf send "${DEV[@]}" --hq "$HQ" --quiet --deadline 20s >"$T/s1" 2>&1 || fail "send A, C: $(cat "$T/s1")"
 # B: sealed now, not yet sent (no link, say).
 ruf report "${DEV[@]}" --json --in "$T/B.json" >"$T/b" || fail "report B: $(cat "$T/b")"
 B=$(msgid "$T/b")
-ok "the device seals A and B; A is delivered"
+ok "the device seals A, B and C; A and C are delivered"
 
 # Accept times are whole seconds: let one pass so A was accepted before R.
 sleep 1.2
@@ -90,28 +94,66 @@ tc rc-sd-1 ping >"$T/out" 2>&1 || rc=$?
 grep -q 'handshake refused (revoked)' "$T/rufd.log" || fail "no refusal logged"
 ok "after the reload rufd closes the device's open session and refuses new ones"
 
+# C's signed receipt altered inside rufd's store (one byte of its body).
+rufd_stop
+python3 - "$T/state" "$CID" "$T/home/rc-sd-1/outbox/$CID.env" <<'PY' || fail "C's receipt not found in the store"
+import hashlib, os, sys
+mid = bytes.fromhex(sys.argv[2])
+h = hashlib.blake2b(open(sys.argv[3], "rb").read(), digest_size=32).digest()
+body = b"\x0a\x10" + mid + b"\x12\x20" + h  # WireReceiptBody fields 1 and 2
+hits = 0
+for root, _, files in os.walk(sys.argv[1]):
+    for f in files:
+        if f != "data.mdb":
+            continue
+        p = os.path.join(root, f)
+        data = bytearray(open(p, "rb").read())
+        i = data.find(body)
+        while i >= 0:
+            data[i + len(body) - 1] ^= 0x01
+            hits += 1
+            i = data.find(body, i + 1)
+        if hits:
+            with open(p, "r+b") as fp:
+                fp.write(data)
+                fp.flush()
+                os.fsync(fp.fileno())
+assert hits >= 1
+PY
+started=$(grep -c 'rufd started' "$T/rufd.log")
+rufd -d -c "$T/rufd.conf" 2>>"$T/rufd.log" &
+RUFD_PID=$!
+for _ in $(seq 100); do
+	[ "$(grep -c 'rufd started' "$T/rufd.log")" -gt "$started" ] && break
+	sleep 0.1
+done
+[ "$(grep -c 'rufd started' "$T/rufd.log")" -gt "$started" ] || fail "rufd did not restart"
+
 # The desk: A genuine with the note, B flagged, nothing dropped.
 rc=0
 desk desk pull --hq "$HQ" --idle 1 >"$T/pull" 2>"$T/pull.err" || rc=$?
 [ "$rc" = 3 ] || fail "pull with a flagged report: exit $rc, wanted 3: $(cat "$T/pull" "$T/pull.err")"
 grep -q 'installed directory version 2' "$T/pull.err" || fail "desk did not get v2: $(cat "$T/pull.err")"
-grep -q '2 archived, 0 duplicates, 0 quarantined, 1 flagged' "$T/pull.err" ||
+grep -q '3 archived, 0 duplicates, 0 quarantined, 2 flagged' "$T/pull.err" ||
 	fail "pull counts: $(cat "$T/pull.err")"
 grep "report A" "$T/pull" | grep -q "\[sender revoked since $RT (laptop seized)\]" ||
 	fail "A's pull line: $(cat "$T/pull")"
 grep "report B" "$T/pull" | grep -q "\[FLAGGED, not genuine: sender revoked since $RT" ||
 	fail "B's pull line: $(cat "$T/pull")"
-ok "pull archives both: A with the revoked-since note, B flagged (exit 3)"
+grep "report C" "$T/pull" | grep -q "\[FLAGGED, not genuine: .*, no rufd accept time to trust\]" ||
+	fail "C's pull line: $(cat "$T/pull")"
+ok "pull archives all three: A with the revoked-since note, B flagged, C (bad receipt) flagged (exit 3)"
 
 desk desk list >"$T/list" || fail "list"
-[ "$(wc -l <"$T/list")" = 2 ] || fail "list: $(cat "$T/list")"
+[ "$(wc -l <"$T/list")" = 3 ] || fail "list: $(cat "$T/list")"
 grep "report B" "$T/list" | grep -q 'FLAGGED' || fail "list B: $(cat "$T/list")"
 grep "report A" "$T/list" | grep -v -q 'FLAGGED' || fail "list A: $(cat "$T/list")"
 desk desk list --json >"$T/list.json" || fail "list --json"
-python3 - "$T/list.json" "$A" "$B" "$RT" <<'PY' || fail "list --json: $(cat "$T/list.json")"
+python3 - "$T/list.json" "$A" "$B" "$RT" "$CID" <<'PY' || fail "list --json: $(cat "$T/list.json")"
 import json, sys
 recs = {r["message_id"]: r for r in json.load(open(sys.argv[1]))}
-a, b, rt = recs[sys.argv[2]], recs[sys.argv[3]], sys.argv[4]
+a, b, rt, c = recs[sys.argv[2]], recs[sys.argv[3]], sys.argv[4], recs[sys.argv[5]]
+assert c["flagged"] is True and c["accepted"] is None, c
 assert a["flagged"] is False and a["verification"] == "verified", a
 assert a["sender_revoked_since"] == rt and a["revocation_reason"] == "laptop seized", a
 assert a["accepted"] < rt, a
@@ -139,15 +181,15 @@ ok "show: A genuine with the note (exit 0); B under a FLAGGED banner (exit 3); r
 desk desk export --format csv --out "$T/x.csv" 2>"$T/x.err" || fail "export csv: $(cat "$T/x.err")"
 grep -q "$B: exported marked as flagged" "$T/x.err" || fail "export stderr: $(cat "$T/x.err")"
 desk desk export --format jsonl >"$T/x.jsonl" 2>/dev/null || fail "export jsonl"
-python3 - "$T/x.csv" "$T/x.jsonl" "$A" "$B" <<'PY' || fail "export: $(cat "$T/x.csv")"
+python3 - "$T/x.csv" "$T/x.jsonl" "$A" "$B" "$CID" <<'PY' || fail "export: $(cat "$T/x.csv")"
 import csv, json, sys
 rows = list(csv.DictReader(open(sys.argv[1], newline="")))
-a, b = sys.argv[3], sys.argv[4]
-assert rows and {r["report_id"] for r in rows} == {a, b}, rows
+a, b, c = sys.argv[3], sys.argv[4], sys.argv[5]
+assert rows and {r["report_id"] for r in rows} == {a, b, c}, rows
 for r in rows:
-    assert r["flag"] == ("flagged" if r["report_id"] == b else ""), r
+    assert r["flag"] == ("" if r["report_id"] == a else "flagged"), r
 lines = [json.loads(l) for l in open(sys.argv[2])]
-assert {l["message_id"]: l["flagged"] for l in lines} == {a: False, b: True}, lines
+assert {l["message_id"]: l["flagged"] for l in lines} == {a: False, b: True, c: True}, lines
 PY
 ok "export: every figure kept, B's rows marked in the flag column and JSONL"
 
@@ -161,7 +203,7 @@ reload 3
 desk desk pull --hq "$HQ" --idle 1 >/dev/null 2>"$T/pull3.err" || true
 grep -q 'installed directory version 3' "$T/pull3.err" || fail "desk v3: $(cat "$T/pull3.err")"
 desk desk list >"$T/list3"
-[ "$(grep -c FLAGGED "$T/list3")" = 2 ] || fail "after the back-dated revocation: $(cat "$T/list3")"
+[ "$(grep -c FLAGGED "$T/list3")" = 3 ] || fail "after the back-dated revocation: $(cat "$T/list3")"
 expect_exit 3 'FLAGGED' desk desk show "$A"
 ok "a revocation dated back to A's accept time flags A as well (judged again at each use)"
 
