@@ -14,7 +14,7 @@ if [ "$(id -u)" != 0 ]; then
 	echo "SKIP: needs root to mount a small tmpfs for the device's home"
 	exit 0
 fi
-trap 'kill -9 ${RUFD_PID:-} 2>/dev/null || true; umount "$T/small" 2>/dev/null || true; rm -rf "$T"' EXIT
+trap 'kill -9 ${RUFD_PID:-} ${RELAY:-} ${SENDER:-} 2>/dev/null || true; umount "$T/small" 2>/dev/null || true; rm -rf "$T"' EXIT
 mkdir -p "$T/small"
 # 4 MiB and 256 inodes: room for the identity and a few reports.
 if ! mount -t tmpfs -o size=4m,nr_inodes=256,mode=0700 tmpfs "$T/small" 2>"$T/mount.err"; then
@@ -111,10 +111,75 @@ ruf outbox --home "$HOME_SD" >"$T/l" || fail "outbox"
 ! ls "$OB"/*.key >/dev/null 2>&1 || fail "a key wrap survived its receipt"
 compose >"$T/c5" || fail "compose after space returned: $(cat "$T/c5")"
 "${SEND[@]}" --deadline 30 >"$T/s" 2>&1 || fail "send 5: $(cat "$T/s")"
+ok "space returned: without repair, ruf send delivered all 4 entries, a new report was composed and delivered"
+
+# --- the disk fills during an upload ------------------------------------------
+# A relay throttles the device's bytes to rufd (32 KiB/s) so the upload of a
+# 200 KiB report lasts seconds; once the entry is in flight every inode is
+# taken, so the receipt cannot be recorded. HQ holds the report: the send
+# fails with a clear error and leaves the entry to be sent again; with room
+# back, the next send gets rufd's original receipt (the store holds it once).
+PPORT=$(free_port)
+cat >"$T/relay.py" <<'PY'
+import socket, sys, threading, time
+lis = socket.socket()
+lis.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+lis.bind(("127.0.0.1", int(sys.argv[1])))
+lis.listen(4)
+def pipe(a, b, slow):
+    try:
+        while True:
+            d = a.recv(1024 if slow else 65536)
+            if not d:
+                break
+            b.sendall(d)
+            if slow:
+                time.sleep(1 / 32)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+while True:
+    c, _ = lis.accept()
+    u = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+    threading.Thread(target=pipe, args=(c, u, True), daemon=True).start()
+    threading.Thread(target=pipe, args=(u, c, False), daemon=True).start()
+PY
+python3 "$T/relay.py" "$PPORT" "$PORT" &
+RELAY=$!
+compose --attach "$T/photo.bin" >"$T/c6" || fail "compose 6: $(cat "$T/c6")"
+ID6=$(awk '{print $2}' "$T/c6")
+for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $PPORT))" 2>/dev/null && break; sleep 0.1; done
+ruf send "${H[@]}" --hq "127.0.0.1:$PPORT" --quiet --deadline 5 >"$T/s6" 2>&1 &
+SENDER=$!
+for _ in $(seq 200); do
+	ruf outbox --home "$HOME_SD" 2>/dev/null | grep -q "^in-flight $ID6" && break
+	sleep 0.05
+done
+ruf outbox --home "$HOME_SD" | grep -q "^in-flight $ID6" || fail "the upload never started: $(cat "$T/s6")"
+fill_inodes
+rc=0
+wait "$SENDER" || rc=$?
+[ "$rc" = 1 ] || fail "send with the disk full at the receipt: exit $rc: $(cat "$T/s6")"
+echo "# receipt on a full disk: $(cat "$T/s6")"
+grep -q "no space left on device" "$T/s6" || fail "no clear error: $(cat "$T/s6")"
+! grep -q "receipt refused" "$T/s6" || fail "a verified receipt called refused: $(cat "$T/s6")"
+kill "$RELAY" 2>/dev/null || true
+rm -f "$T"/small/f.*
+ruf outbox --home "$HOME_SD" >"$T/l" || fail "outbox"
+grep -q "^in-flight $ID6\|^pending $ID6" "$T/l" || fail "the entry is not left to send again: $(cat "$T/l")"
+[ -s "$OB/$ID6.key" ] || fail "the key wrap went before the receipt was recorded"
+"${SEND[@]}" --deadline 30 >"$T/s7" 2>&1 || fail "send after space returned: $(cat "$T/s7")"
+grep -q "^delivered $ID6" "$T/s7" || fail "not delivered: $(cat "$T/s7")"
+ok "the disk filled during an upload: a clear error, the entry kept, and with room back the same report is recorded delivered"
+
 ls "$OB"/*.meta | sed 's|.*/||; s|\.meta$||' | sort >"$T/ids"
 rufd_stop
 ruf_storecheck "$T/state/store" >"$T/sc" 2>&1 || fail "store: $(cat "$T/sc")"
-grep -q '^stats envelopes=5 ' "$T/sc" || fail "5 envelopes wanted: $(grep stats "$T/sc")"
+grep -q '^stats envelopes=6 ' "$T/sc" || fail "6 envelopes wanted: $(grep stats "$T/sc")"
 # Every entry of the outbox is in every queue of its receipt exactly once.
 for id in $(cat "$T/ids"); do
 	n=$(grep -c "^entry [^ ]* [0-9]* $id " "$T/sc" || true)
@@ -122,7 +187,7 @@ for id in $(cat "$T/ids"); do
 	[ "$(grep "^entry [^ ]* [0-9]* $id " "$T/sc" | awk '{print $2}' | sort | uniq -d)" = "" ] ||
 		fail "$id twice in a queue"
 done
-[ "$(wc -l <"$T/ids")" = 5 ] || fail "5 entries wanted: $(cat "$T/ids")"
+[ "$(wc -l <"$T/ids")" = 6 ] || fail "6 entries wanted: $(cat "$T/ids")"
 ! find "$OB" -name '*.tmp*' -o -name '.tmp-*' | grep -q . || fail "stray files: $(ls -A "$OB")"
-ok "space returned: without repair, ruf send delivered all 4 entries once, a new report was composed and delivered; rufd holds exactly the 5"
+ok "rufd holds exactly the 6 reports of the outbox, each once per queue"
 echo "all $checks checks passed"
