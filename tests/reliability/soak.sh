@@ -93,14 +93,21 @@ check_store() {
 }
 
 # sample PID T: one line of $T/mem. RssAnon is the heap (and thread stacks);
-# RssFile is mostly LMDB's read-only map, which grows with the store and is
-# the kernel's page cache, not rufd's to free.
+# RssFile is the binaries and LMDB's read-only map of data.mdb, which grows
+# with the store (the kernel's page cache, not rufd's to free): the line
+# also has data.mdb's size and the resident part of its mapping (smaps).
 sample() {
 	[ -r "/proc/$1/status" ] || return 0
-	awk -v life="$LIFE" -v t="$2" -v fds="$(ls "/proc/$1/fd" 2>/dev/null | wc -l)" '
+	local mdb mapped
+	mdb=$(($(stat -c %s "$T/state/store/data.mdb" 2>/dev/null || echo 0) / 1024))
+	mapped=$(awk '/^[0-9a-f]+-[0-9a-f]+ / { m = ($6 ~ /\/data\.mdb$/) } m && /^Rss:/ { s += $2 }
+		END { print s + 0 }' "/proc/$1/smaps" 2>/dev/null)
+	awk -v life="$LIFE" -v t="$2" -v fds="$(ls "/proc/$1/fd" 2>/dev/null | wc -l)" \
+		-v mdb="$mdb" -v mapped="${mapped:-0}" '
 		/^VmRSS:/ { rss = $2 } /^RssAnon:/ { anon = $2 } /^RssFile:/ { file = $2 }
 		/^RssShmem:/ { shm = $2 } /^VmHWM:/ { hwm = $2 }
-		END { if (rss != "") print life, t, rss, anon, file, shm, hwm, fds }' "/proc/$1/status" >>"$T/mem"
+		END { if (rss != "") print life, t, rss, anon, file, shm, hwm, fds, mdb, mapped }' \
+		"/proc/$1/status" >>"$T/mem"
 }
 
 # memory_report: per life first/last/max of RssAnon and RssFile, VmHWM, the
@@ -112,14 +119,14 @@ sample() {
 # whose late floor is more than the bound above the first life's) go to
 # $T/mem.bad.
 memory_report() {
-	echo "soak: memory per rufd life (KiB; anon = RssAnon, file = RssFile; slope (KiB/min) and floor growth of anon after ${WARMUP}s warm-up):"
+	echo "soak: memory per rufd life (KiB; anon = RssAnon, file = RssFile; slope (KiB/min) and floor growth of anon after ${WARMUP}s warm-up; data.mdb size and its resident mapping at the last sample):"
 	awk -v warm="$WARMUP" -v bound="$ANON_BOUND" -v bad="$T/mem.bad" '
 		NR == 1 { next }
 		{
 			l = $1; a = $4; f = $5
 			if (!(l in t0)) { t0[l] = $2; afirst[l] = a; ffirst[l] = f; lives[++nl] = l }
 			k = ++n[l]; t = $2 - t0[l]; ts[l, k] = t; as[l, k] = a
-			alast[l] = a; flast[l] = f; hwm[l] = $7; tl[l] = t
+			alast[l] = a; flast[l] = f; hwm[l] = $7; tl[l] = t; mdb[l] = $9; mapped[l] = $10
 			if (a > amax[l]) amax[l] = a
 			if (f > fmax[l]) fmax[l] = f
 			if ($8 > fds[l]) fds[l] = $8
@@ -127,8 +134,8 @@ memory_report() {
 			x = t / 60; m[l]++; sx[l] += x; sy[l] += a; sxx[l] += x * x; sxy[l] += x * a
 		}
 		END {
-			printf "  %-4s %5s %5s  %-22s %6s %6s  %-22s %6s %4s\n", "life", "secs", "samp",
-				"anon first/last/max", "slope", "floor+", "file first/last/max", "hwm", "fds"
+			printf "  %-4s %5s %5s  %-22s %6s %6s  %-22s %-15s %6s %4s\n", "life", "secs", "samp",
+				"anon first/last/max", "slope", "floor+", "file first/last/max", "data.mdb/mapped", "hwm", "fds"
 			for (i = 1; i <= nl; i++) {
 				l = lives[i]; slope = "-"; grow = "-"; early = -1; late = -1
 				for (k = 1; k <= n[l]; k++) {
@@ -148,9 +155,9 @@ memory_report() {
 					else if (late1 != "" && late > late1 + bound)
 						printf "life %s: RssAnon floor %d KiB, first life %d (bound +%d); ", l, late, late1, bound >>bad
 				}
-				printf "  %-4s %5d %5d  %-22s %6s %6s  %-22s %6d %4d\n", l, tl[l], n[l],
+				printf "  %-4s %5d %5d  %-22s %6s %6s  %-22s %-15s %6d %4d\n", l, tl[l], n[l],
 					afirst[l] "/" alast[l] "/" amax[l], slope, grow,
-					ffirst[l] "/" flast[l] "/" fmax[l], hwm[l], fds[l]
+					ffirst[l] "/" flast[l] "/" fmax[l], mdb[l] "/" mapped[l], hwm[l], fds[l]
 			}
 		}' "$T/mem"
 }
@@ -183,7 +190,7 @@ done
 ) &
 
 t0=$(date +%s) next_kill=$((t0 + KILL_EVERY)) next_hup=$((t0 + HUP_EVERY)) kills=0 hups=0
-echo "life t_s rss_kb anon_kb file_kb shmem_kb hwm_kb fds" >"$T/mem"
+echo "life t_s rss_kb anon_kb file_kb shmem_kb hwm_kb fds mdb_kb mdb_mapped_kb" >"$T/mem"
 while :; do
 	now=$(date +%s)
 	[ $((now - t0)) -ge "$DURATION" ] && break
