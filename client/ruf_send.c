@@ -368,6 +368,17 @@ one_pass(struct sender *s, size_t *remaining, uint32_t *wait_s, char *last_err, 
 			rc = accept_receipt(s, c, e, &res);
 			if (rc == 0) {
 				(*remaining)--;
+			} else if (rc == RUF_E_NOSPC) {
+				/* HQ holds it; only our record of the receipt failed. The
+				 * entry stays in flight: the next send gets the same receipt. */
+				snprintf(last_err, lelen,
+				         "%s: HQ holds it (receipt verified) but the outbox cannot "
+				         "record the receipt: %s; run ruf send again once there is "
+				         "room",
+				         e->id, ruf_strerror(rc));
+				pr = PASS_FATAL;
+				ruf_client_submit_result_free(&res);
+				break;
 			} else {
 				snprintf(e->reason, sizeof(e->reason), "receipt refused: %s",
 				         ruf_strerror(rc));

@@ -111,7 +111,12 @@ reload(struct rufd *d)
 	log_notice("reloaded: directory version %llu, %zu revoked, server cert #%llu",
 	           (unsigned long long)id->dir->version, id->dir->n_revoked,
 	           (unsigned long long)id->server->serial);
-	rufd_sessions_reloaded(d);
+	/* Only a newer directory is news for connected clients: they verify a
+	 * pushed one and close the connection unless it is newer than theirs
+	 * (docs/PROTOCOL.md), so pushing the same version on every SIGHUP cut
+	 * every desk and upload. Revocations come with a newer version. */
+	if (id->dir->version > old_version)
+		rufd_sessions_reloaded(d);
 }
 
 static void
