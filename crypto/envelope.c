@@ -1415,12 +1415,50 @@ struct env_state {
 	Ruf__EnvelopeHead *head;
 	uint8_t header_hash[32];
 	uint64_t ct_off, ct_len, sig_off, total;
-	int sender_err; /* certificate parse error, reported at the sender step */
+	int sender_err;       /* certificate parse error, reported at the sender step */
+	bool sender_borrowed; /* info->sender is the caller's pre-verified certificate */
 };
+
+/* Where an envelope's bytes are: a file (pread), or memory. */
+struct env_src {
+	int fd;
+	const uint8_t *mem; /* NULL: read fd */
+	uint64_t len;       /* of mem */
+};
+
+static int
+src_size(const struct env_src *src, uint64_t *size)
+{
+	struct stat st;
+
+	if (src->mem != NULL) {
+		*size = src->len;
+		return 0;
+	}
+	if (fstat(src->fd, &st) == -1)
+		return ruf_errno(errno);
+	if (!S_ISREG(st.st_mode))
+		return RUF_E_INVAL;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+static int
+src_read(const struct env_src *src, uint8_t *buf, size_t n, uint64_t off)
+{
+	if (src->mem == NULL)
+		return ruf_pread_all(src->fd, buf, n, off);
+	if (off > src->len || n > src->len - off)
+		return RUF_E_TRUNCATED;
+	memcpy(buf, src->mem + off, n);
+	return 0;
+}
 
 static void
 env_state_clear(struct env_state *es)
 {
+	if (es->sender_borrowed && es->info != NULL)
+		es->info->sender = NULL; /* the caller's */
 	ruf_env_info_free(es->info);
 	if (es->head != NULL)
 		protobuf_c_message_free_unpacked(&es->head->base, NULL);
@@ -1429,37 +1467,36 @@ env_state_clear(struct env_state *es)
 
 /* Step 1: magic, lengths, strict decode, field validity, exact file length. */
 static int
-parse_structure(int fd, struct env_state *es, ruf_diag *d)
+parse_structure(const struct env_src *src, const ruf_cert *trusted, struct env_state *es,
+                ruf_diag *d)
 {
 	uint8_t prefix[ENV_PREFIX_LEN], *hbuf = NULL;
 	ProtobufCMessage *pm = NULL;
 	Ruf__EnvelopeHead *hd;
 	struct ruf_env_info *info;
-	struct stat st;
+	uint64_t size = 0;
 	uint32_t head_len;
 	int rc = RUF_E_ENV_FORMAT;
 
 	memset(es, 0, sizeof(*es));
-	if (fstat(fd, &st) == -1)
-		return ruf_errno(errno);
-	if (!S_ISREG(st.st_mode))
-		return RUF_E_INVAL;
-	if ((uint64_t)st.st_size < ENV_PREFIX_LEN + 1 + RUF_SIG_BYTES) {
+	if ((rc = src_size(src, &size)) != 0)
+		return rc;
+	if (size < ENV_PREFIX_LEN + 1 + RUF_SIG_BYTES) {
 		ruf_diag_set(d, "file too short");
 		return RUF_E_ENV_FORMAT;
 	}
-	if ((rc = ruf_pread_all(fd, prefix, sizeof(prefix), 0)) != 0)
+	if ((rc = src_read(src, prefix, sizeof(prefix), 0)) != 0)
 		return rc == RUF_E_TRUNCATED ? RUF_E_ENV_FORMAT : rc;
 	head_len = be32_get(prefix + ENV_MAGIC_LEN);
 	if (memcmp(prefix, ENV_MAGIC, ENV_MAGIC_LEN) != 0 || head_len < 1 ||
 	    head_len > RUF_ENV_HEAD_MAX ||
-	    (uint64_t)st.st_size < ENV_PREFIX_LEN + (uint64_t)head_len + RUF_SIG_BYTES) {
+	    size < ENV_PREFIX_LEN + (uint64_t)head_len + RUF_SIG_BYTES) {
 		ruf_diag_set(d, "bad magic or head length");
 		return RUF_E_ENV_FORMAT;
 	}
 	if ((hbuf = malloc(head_len)) == NULL)
 		return RUF_E_NOMEM;
-	if ((rc = ruf_pread_all(fd, hbuf, head_len, ENV_PREFIX_LEN)) != 0) {
+	if ((rc = src_read(src, hbuf, head_len, ENV_PREFIX_LEN)) != 0) {
 		rc = rc == RUF_E_TRUNCATED ? RUF_E_ENV_FORMAT : rc;
 		goto out;
 	}
@@ -1506,9 +1543,9 @@ parse_structure(int fd, struct env_state *es, ruf_diag *d)
 	es->ct_len = ruf__env_ct_len(info->hdr.size_class);
 	es->sig_off = es->ct_off + es->ct_len;
 	es->total = es->sig_off + RUF_SIG_BYTES;
-	if ((uint64_t)st.st_size != es->total) {
+	if (size != es->total) {
 		ruf_diag_set(d, "file is %llu bytes, the head implies %llu",
-		             (unsigned long long)st.st_size, (unsigned long long)es->total);
+		             (unsigned long long)size, (unsigned long long)es->total);
 		goto out;
 	}
 	info->total_len = es->total;
@@ -1519,7 +1556,15 @@ parse_structure(int fd, struct env_state *es, ruf_diag *d)
 	memcpy(info->header_raw, hd->header.data, hd->header.len);
 	info->header_len = hd->header.len;
 	crypto_generichash(es->header_hash, 32, hd->header.data, hd->header.len, NULL, 0);
-	es->sender_err = ruf_cert_parse(hd->sender_cert.data, hd->sender_cert.len, &info->sender);
+	if (trusted != NULL && trusted->rawlen == hd->sender_cert.len &&
+	    memcmp(trusted->raw, hd->sender_cert.data, trusted->rawlen) == 0) {
+		/* The caller parsed and verified these exact bytes already. */
+		info->sender = (ruf_cert *)trusted;
+		es->sender_borrowed = true;
+	} else {
+		es->sender_err =
+		    ruf_cert_parse(hd->sender_cert.data, hd->sender_cert.len, &info->sender);
+	}
 	if (es->sender_err == RUF_E_NOMEM) {
 		rc = RUF_E_NOMEM;
 		goto out;
@@ -1532,6 +1577,28 @@ out:
 	if (rc != 0)
 		env_state_clear(es);
 	return rc;
+}
+
+/*
+ * ruf_cert_verify() for a certificate whose signature the caller verified
+ * under a root with the same key: the issuer is still this root, and c and
+ * root are still inside their validity windows at now.
+ */
+static int
+check_preverified(const ruf_cert *c, const ruf_cert *root, uint64_t now)
+{
+	uint8_t root_id[RUF_KEY_ID_BYTES];
+
+	if (root == NULL)
+		return RUF_E_INVAL;
+	ruf_key_id(root->sign_pk, root_id);
+	if (memcmp(c->issuer_key_id, root_id, RUF_KEY_ID_BYTES) != 0)
+		return RUF_E_CERT_ISSUER;
+	if (now < c->not_before || now < root->not_before)
+		return RUF_E_CERT_NOT_YET_VALID;
+	if (now > c->not_after || now > root->not_after)
+		return RUF_E_CERT_EXPIRED;
+	return 0;
 }
 
 /* Steps 2 and 3: the sender certificate, and the header against it. */
@@ -1549,7 +1616,8 @@ check_sender(const struct env_state *es, const ruf_cert *root, const ruf_directo
 	}
 	if (root == NULL)
 		return RUF_E_INVAL;
-	if ((rc = ruf_cert_verify(c, root, now)) != 0 || (rc = ruf_cert_check_role(c, role)) != 0) {
+	rc = es->sender_borrowed ? check_preverified(c, root, now) : ruf_cert_verify(c, root, now);
+	if (rc != 0 || (rc = ruf_cert_check_role(c, role)) != 0) {
 		ruf_diag_set(d, "sender certificate: %s", ruf_strerror(rc));
 		return RUF_E_ENV_SENDER;
 	}
@@ -1576,23 +1644,32 @@ check_sender(const struct env_state *es, const ruf_cert *root, const ruf_directo
  * is set, every byte before the signature into the Ed25519ph state.
  */
 static int
-hash_file(int fd, const struct env_state *es, crypto_sign_state *sst, uint8_t hash[32])
+hash_file(const struct env_src *src, const struct env_state *es, crypto_sign_state *sst,
+          uint8_t hash[32])
 {
 	crypto_generichash_state b2;
-	uint8_t *buf = malloc(ENV_IO_BUF);
+	uint8_t *buf = NULL;
 	uint64_t off = 0;
 	int rc = 0;
 
-	if (buf == NULL)
-		return RUF_E_NOMEM;
 	crypto_generichash_init(&b2, NULL, 0, 32);
 	if (sst != NULL) {
 		crypto_sign_init(sst);
 		crypto_sign_update(sst, (const uint8_t *)DOM_SIG, sizeof(DOM_SIG));
 	}
+	if (src->mem != NULL) {
+		/* parse_structure checked len == total: hash in place. */
+		crypto_generichash_update(&b2, src->mem, es->total);
+		if (sst != NULL)
+			crypto_sign_update(sst, src->mem, es->sig_off);
+		crypto_generichash_final(&b2, hash, 32);
+		return 0;
+	}
+	if ((buf = malloc(ENV_IO_BUF)) == NULL)
+		return RUF_E_NOMEM;
 	while (off < es->total) {
 		size_t k = es->total - off < ENV_IO_BUF ? (size_t)(es->total - off) : ENV_IO_BUF;
-		if ((rc = ruf_pread_all(fd, buf, k, off)) != 0) {
+		if ((rc = ruf_pread_all(src->fd, buf, k, off)) != 0) {
 			rc = rc == RUF_E_TRUNCATED ? RUF_E_ENV_CHANGED : rc;
 			goto out;
 		}
@@ -1609,15 +1686,15 @@ out:
 }
 
 static int
-check_signature(int fd, struct env_state *es)
+check_signature(const struct env_src *src, struct env_state *es)
 {
 	crypto_sign_state sst;
 	uint8_t sig[RUF_SIG_BYTES];
 	int rc;
 
-	if ((rc = hash_file(fd, es, &sst, es->info->hash)) != 0)
+	if ((rc = hash_file(src, es, &sst, es->info->hash)) != 0)
 		return rc;
-	if ((rc = ruf_pread_all(fd, sig, sizeof(sig), es->sig_off)) != 0)
+	if ((rc = src_read(src, sig, sizeof(sig), es->sig_off)) != 0)
 		return rc == RUF_E_TRUNCATED ? RUF_E_ENV_CHANGED : rc;
 	if (crypto_sign_final_verify(&sst, sig, es->info->sender->sign_pk) != 0)
 		return RUF_E_ENV_SIGNATURE;
@@ -1625,35 +1702,45 @@ check_signature(int fd, struct env_state *es)
 }
 
 static int
-verify_common(int fd, const ruf_cert *root, const ruf_directory *dir, uint64_t now, ruf_diag *d,
-              struct env_state *es)
+verify_src(const struct env_src *src, const ruf_cert *trusted, const ruf_cert *root,
+           const ruf_directory *dir, uint64_t now, ruf_diag *d, struct env_state *es)
 {
 	int rc;
 
-	if ((rc = parse_structure(fd, es, d)) != 0)
+	if ((rc = parse_structure(src, trusted, es, d)) != 0)
 		return rc;
 	if ((rc = check_sender(es, root, dir, now, d)) != 0 ||
-	    (rc = check_signature(fd, es)) != 0) {
+	    (rc = check_signature(src, es)) != 0) {
 		env_state_clear(es);
 		return rc;
 	}
 	return 0;
 }
 
+static int
+verify_common(int fd, const ruf_cert *root, const ruf_directory *dir, uint64_t now, ruf_diag *d,
+              struct env_state *es)
+{
+	struct env_src src = {.fd = fd};
+
+	return verify_src(&src, NULL, root, dir, now, d, es);
+}
+
 int
 ruf_envelope_inspect(int fd, struct ruf_env_info **out)
 {
 	struct env_state es;
+	struct env_src src = {.fd = fd};
 	int rc;
 
 	*out = NULL;
-	if ((rc = parse_structure(fd, &es, NULL)) != 0)
+	if ((rc = parse_structure(&src, NULL, &es, NULL)) != 0)
 		return rc;
 	if (es.sender_err != 0) {
 		rc = RUF_E_ENV_SENDER;
 		goto out;
 	}
-	if ((rc = hash_file(fd, &es, NULL, es.info->hash)) != 0)
+	if ((rc = hash_file(&src, &es, NULL, es.info->hash)) != 0)
 		goto out;
 	*out = es.info;
 	es.info = NULL;
@@ -1686,6 +1773,32 @@ ruf_envelope_verify(int fd, const ruf_cert *root, const ruf_directory *dir, uint
                     struct ruf_env_info **out)
 {
 	return ruf_envelope_verify_diag(fd, root, dir, now, NULL, out);
+}
+
+int
+ruf_envelope_verify_mem(const uint8_t *buf, size_t len, const ruf_cert *sender,
+                        const ruf_cert *root, const ruf_directory *dir, uint64_t now, ruf_diag *d,
+                        struct ruf_env_info **out)
+{
+	struct env_src src = {.fd = -1, .mem = buf, .len = len};
+	struct env_state es;
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (buf == NULL)
+		return RUF_E_INVAL;
+	if ((rc = verify_src(&src, sender, root, dir, now, d, &es)) != 0)
+		return rc;
+	if (out != NULL) {
+		if (es.sender_borrowed)
+			es.info->sender = NULL; /* the caller's: do not hand it out twice */
+		es.sender_borrowed = false;
+		*out = es.info;
+		es.info = NULL;
+	}
+	env_state_clear(&es);
+	return 0;
 }
 
 /* Step 5: find a wrap this keystore can open; the content key into K. */

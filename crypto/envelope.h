@@ -146,6 +146,21 @@ int ruf_envelope_verify_diag(int fd, const ruf_cert *root, const ruf_directory *
                              ruf_diag *d, struct ruf_env_info **out)
     __attribute__((warn_unused_result));
 
+/*
+ * ruf_envelope_verify_diag() of an envelope held in memory (len bytes at
+ * buf). sender (may be NULL) is a certificate the caller has itself parsed
+ * and verified under a root with root's key (rufd: the connected peer's, at
+ * the handshake): when the envelope carries exactly its bytes, its parse
+ * checks and signature are not checked again (its issuer, its and root's
+ * validity at now, role, revocation in dir, situation and the header match
+ * still are), and (*out)->sender is then NULL (it is sender). Otherwise the
+ * envelope's certificate is checked in full as by ruf_envelope_verify().
+ */
+int ruf_envelope_verify_mem(const uint8_t *buf, size_t len, const ruf_cert *sender,
+                            const ruf_cert *root, const ruf_directory *dir, uint64_t now,
+                            ruf_diag *d, struct ruf_env_info **out)
+    __attribute__((warn_unused_result));
+
 struct ruf_opened_attachment {
 	char *name;
 	char *media_type;

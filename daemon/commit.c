@@ -39,6 +39,7 @@ rufd_commit_req_free(struct commit_req *r)
 		return;
 	if (r->fd >= 0)
 		close(r->fd);
+	free(r->envelope);
 	free(r->receipt);
 	free(r);
 }
@@ -117,6 +118,7 @@ run_one(struct rufd_commit *c, ruf_store_batch *b, struct commit_req *r, uint64_
 		q[i] = r->queues[i];
 	p.message_id = r->message_id;
 	p.hash = r->hash;
+	p.envelope = r->envelope;
 	p.fd = r->fd;
 	p.len = r->len;
 	p.queues = q;

@@ -17,7 +17,7 @@
 #include "store.h"
 
 enum commit_kind {
-	COMMIT_PUT = 1, /* store an envelope from a spool file, queue it, sign a receipt */
+	COMMIT_PUT = 1, /* store an envelope (memory or spool file), queue it, sign a receipt */
 	COMMIT_ACK,     /* advance a desk's durable cursor */
 	COMMIT_AUDIT,   /* append an audit entry (event, who, message_id, queue) */
 };
@@ -31,7 +31,8 @@ struct commit_req {
 	/* COMMIT_PUT */
 	uint8_t message_id[RUF_STORE_MSGID_BYTES];
 	uint8_t hash[RUF_STORE_HASH_BYTES];
-	int fd;               /* spool file holding the envelope; closed by the worker */
+	uint8_t *envelope;    /* the envelope (len bytes, malloc'ed, owned by r), or NULL: */
+	int fd;               /* the spool file holding it; closed by the worker */
 	char spool_path[512]; /* unlinked by the worker once stored (or a duplicate) */
 	uint64_t len;
 	char queues[RUF_STORE_MAX_QUEUES][RUF_QUEUE_NAME_MAX + 1];

@@ -9,6 +9,13 @@
  *   destination queue at the directory's epoch) -> the group-commit worker
  *   -> Receipt, or Nack.
  *
+ * Small uploads (the common case: a report of a few KiB) skip the spool: an
+ * offer of at most one chunk with no partial upload to resume is answered
+ * have = 0 at once, and a first chunk that carries the whole envelope is
+ * verified from memory and handed to the group commit as bytes, so the
+ * store's commit is the only disk write and the only fsync. Any other chunk
+ * starts a spool file as before (it can then be resumed after a cut).
+ *
  * While a job for the session runs, the session is blocked: it reads and
  * processes nothing more, so a client cannot make rufd queue work for it.
  */
@@ -36,6 +43,8 @@ struct ingest {
 	uint64_t total, have;
 	int fd;
 	char path[RUFD_SPOOL_PATH_MAX];
+	bool in_memory; /* offered small, no spool file yet (fd < 0) */
+	uint8_t *env;   /* in memory: the whole envelope (total bytes), being verified */
 
 	/* the running job */
 	uv_work_t work;
@@ -101,6 +110,9 @@ upload_drop(struct ingest *g)
 		close(g->fd);
 	g->fd = -1;
 	g->active = false;
+	g->in_memory = false;
+	free(g->env);
+	g->env = NULL;
 }
 
 void
@@ -220,10 +232,15 @@ commit_upload(struct session *s, struct ingest *g)
 	r->done = on_committed;
 	memcpy(r->message_id, g->id, sizeof(g->id));
 	memcpy(r->hash, g->hash, sizeof(g->hash));
-	r->fd = g->fd; /* the worker owns and closes it now */
+	r->envelope = g->env; /* the worker owns the bytes, or the file, now */
+	g->env = NULL;
+	r->fd = g->fd;
 	g->fd = -1;
 	g->active = false;
-	memcpy(r->spool_path, g->path, sizeof(r->spool_path));
+	if (g->in_memory)
+		g->in_memory = false; /* no spool file: spool_path stays empty */
+	else
+		memcpy(r->spool_path, g->path, sizeof(r->spool_path));
 	r->len = g->total;
 	r->n_queues = g->qs.n;
 	for (size_t i = 0; i < g->qs.n; i++)
@@ -268,18 +285,25 @@ verify_work(uv_work_t *w)
 
 	g->nack = RUF_WIRE_NACK_REJECTED;
 	g->qs.n = 0;
-	if (fsync(g->fd) != 0) {
-		g->job_rc = RUF_E_IO;
-		return;
-	}
 	g->job_rc = 0;
-	rc = ruf_envelope_verify_diag(g->fd, g->ident->root, dir, ruf_now(), &diag, &info);
+	/*
+	 * No fsync of the spool file here: the group commit copies the bytes
+	 * into the store and its fsync is what the receipt stands for. From
+	 * memory, the session's certificate (verified at the handshake) is
+	 * not verified again when the envelope carries the same bytes.
+	 */
+	if (g->env)
+		rc = ruf_envelope_verify_mem(g->env, g->total, s->cert, g->ident->root, dir,
+		                             ruf_now(), &diag, &info);
+	else
+		rc = ruf_envelope_verify_diag(g->fd, g->ident->root, dir, ruf_now(), &diag, &info);
 	if (rc != 0) {
 		log_notice("%s %s: envelope refused: %s%s%s", s->peer, s->who, ruf_errname(rc),
 		           diag.msg[0] ? ": " : "", diag.msg);
 		goto out;
 	}
-	if (!same_cert(info->sender, s->cert)) {
+	/* info->sender is NULL when it was the session's own certificate. */
+	if (info->sender && !same_cert(info->sender, s->cert)) {
 		log_notice("%s %s: envelope sealed by another certificate (#%llu)", s->peer, s->who,
 		           (unsigned long long)info->sender->serial);
 		goto out;
@@ -320,7 +344,7 @@ verify_work(uv_work_t *w)
 	g->nack = 0;
 out:
 	/* Refused or stale: these bytes can never be accepted; the client re-seals. */
-	if (g->nack != 0)
+	if (g->nack != 0 && !g->in_memory)
 		(void)unlink(g->path);
 	ruf_env_info_free(info);
 }
@@ -376,7 +400,15 @@ open_work(uv_work_t *w)
 	struct ingest *g = w->data;
 
 	g->job_rc = rufd_spool_open(g->spool_dir, g->id, g->total, &g->fd, &g->have, g->path);
+	/* Spilling a small upload: the client was told have = 0, whatever is there. */
+	if (g->job_rc == 0 && g->in_memory && g->have > 0) {
+		if (ftruncate(g->fd, 0) != 0)
+			g->job_rc = RUF_E_IO;
+		g->have = 0;
+	}
 }
+
+static void write_chunk(struct session *s, struct ingest *g);
 
 static void
 open_after(uv_work_t *w, int status)
@@ -391,9 +423,15 @@ open_after(uv_work_t *w, int status)
 	}
 	if (g->job_rc != 0) {
 		log_err("%s %s: spool: %s", s->peer, s->who, ruf_strerror(g->job_rc));
-		g->active = false;
+		upload_drop(g);
+		free(g->wbuf);
+		g->wbuf = NULL;
 		send_nack(s, g->id, RUF_WIRE_NACK_RETRY_LATER, RETRY_BUSY_S);
 		session_unblock(s);
+	} else if (g->in_memory) {
+		/* A small upload's first chunk did not carry it all: spool from here. */
+		g->in_memory = false;
+		write_chunk(s, g); /* stays blocked */
 	} else {
 		send_status(s, g);
 		if (g->have == g->total)
@@ -413,6 +451,20 @@ busy_elsewhere(struct session *me, const uint8_t *id)
 		    memcmp(o->ingest->id, id, RUF_WIRE_MSGID_BYTES) == 0)
 			return true;
 	return false;
+}
+
+/* Opens (or creates) the upload's spool file in the threadpool; open_after goes on. */
+static void
+start_open(struct session *s, struct ingest *g)
+{
+	session_block(s);
+	session_ref(s);
+	g->work.data = g;
+	if (uv_queue_work(s->d->loop, &g->work, open_work, open_after) != 0) {
+		upload_drop(g);
+		session_unref(s);
+		session_fail(s, RUF_WIRE_ERR_INTERNAL, "internal error");
+	}
 }
 
 static void
@@ -451,14 +503,13 @@ on_offer(struct session *s, struct ingest *g, const struct ruf_wire_frame *f)
 	g->have = 0;
 	g->active = true;
 	memcpy(g->spool_dir, s->d->spool_dir, sizeof(g->spool_dir));
-	session_block(s);
-	session_ref(s);
-	g->work.data = g;
-	if (uv_queue_work(s->d->loop, &g->work, open_work, open_after) != 0) {
-		g->active = false;
-		session_unref(s);
-		session_fail(s, RUF_WIRE_ERR_INTERNAL, "internal error");
+	if (g->total <= RUF_WIRE_MAX_DATA && !rufd_spool_exists(g->spool_dir, g->id, g->total)) {
+		/* Nothing to resume: no file until a chunk shows it is needed. */
+		g->in_memory = true;
+		send_status(s, g);
+		return;
 	}
+	start_open(s, g);
 }
 
 /* ---- chunk: append (threadpool) ---- */
@@ -499,8 +550,6 @@ on_written(uv_fs_t *req)
 static void
 on_chunk(struct session *s, struct ingest *g, const struct ruf_wire_frame *f)
 {
-	uv_buf_t b;
-
 	if (!g->active || memcmp(f->u.chunk.message_id, g->id, sizeof(g->id)) != 0) {
 		session_fail(s, RUF_WIRE_ERR_PROTOCOL, "chunk without an offer");
 		return;
@@ -519,6 +568,27 @@ on_chunk(struct session *s, struct ingest *g, const struct ruf_wire_frame *f)
 	}
 	memcpy(g->wbuf, f->u.chunk.data, f->u.chunk.len);
 	g->wlen = f->u.chunk.len;
+	if (g->in_memory && g->wlen == g->total) {
+		/* The whole envelope in one chunk: verify it from memory. */
+		g->env = g->wbuf;
+		g->wbuf = NULL;
+		g->have = g->total;
+		start_verify(s, g);
+		return;
+	}
+	if (g->in_memory) {
+		start_open(s, g); /* open_after writes wbuf */
+		return;
+	}
+	write_chunk(s, g);
+}
+
+/* Appends wbuf (wlen bytes) at have in the threadpool; on_written goes on. */
+static void
+write_chunk(struct session *s, struct ingest *g)
+{
+	uv_buf_t b;
+
 	b = uv_buf_init((char *)g->wbuf, (unsigned)g->wlen);
 	g->fs.data = g;
 	session_block(s);

@@ -42,6 +42,29 @@ drop_other_lengths(const char *dir, const char *hex, const char *keep)
 	closedir(dp);
 }
 
+static int
+spool_path(const char *dir, const uint8_t id[16], uint64_t total, char hex[33],
+           char path[RUFD_SPOOL_PATH_MAX])
+{
+	int n;
+
+	ruf_hex(id, 16, hex);
+	n = snprintf(path, RUFD_SPOOL_PATH_MAX, "%s/%s.%llu", dir, hex, (unsigned long long)total);
+	return n < 0 || n >= RUFD_SPOOL_PATH_MAX ? RUF_E_TOO_LARGE : 0;
+}
+
+bool
+rufd_spool_exists(const char *dir, const uint8_t id[16], uint64_t total)
+{
+	char hex[33], path[RUFD_SPOOL_PATH_MAX];
+	struct stat st;
+
+	/* When in doubt, say yes: the caller then opens it properly. */
+	if (spool_path(dir, id, total, hex, path) != 0)
+		return true;
+	return lstat(path, &st) == 0 || errno != ENOENT;
+}
+
 int
 rufd_spool_open(const char *dir, const uint8_t id[16], uint64_t total, int *fd, uint64_t *have,
                 char path[RUFD_SPOOL_PATH_MAX])
@@ -51,10 +74,8 @@ rufd_spool_open(const char *dir, const uint8_t id[16], uint64_t total, int *fd, 
 	bool created;
 	int f, n;
 
-	ruf_hex(id, 16, hex);
-	n = snprintf(path, RUFD_SPOOL_PATH_MAX, "%s/%s.%llu", dir, hex, (unsigned long long)total);
-	if (n < 0 || n >= RUFD_SPOOL_PATH_MAX)
-		return RUF_E_TOO_LARGE;
+	if ((n = spool_path(dir, id, total, hex, path)) != 0)
+		return n;
 	f = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	created = f < 0 && errno == ENOENT;
 	if (created) {
@@ -71,9 +92,12 @@ rufd_spool_open(const char *dir, const uint8_t id[16], uint64_t total, int *fd, 
 			goto fail;
 		st.st_size = 0;
 	}
-	if (fsync(f) != 0)
-		goto fail;
-	if (created && ruf_fsync_dir_of(path) != 0)
+	/*
+	 * What *have reports must survive a crash: the file's length and its
+	 * name. An empty file needs neither (a lost one also means have = 0),
+	 * and the store's commit, not the spool, makes an upload durable.
+	 */
+	if (st.st_size > 0 && (fsync(f) != 0 || ruf_fsync_dir_of(path) != 0))
 		goto fail;
 	*fd = f;
 	*have = (uint64_t)st.st_size;

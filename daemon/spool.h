@@ -11,6 +11,7 @@
 #ifndef RUFD_SPOOL_H
 #define RUFD_SPOOL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define RUFD_SPOOL_PATH_MAX 512
@@ -20,13 +21,20 @@ int rufd_spool_init(const char *state_dir, char out[RUFD_SPOOL_PATH_MAX]);
 
 /*
  * Opens (creating) the spool file for message id and length total in dir.
- * A partial upload of the same id offered with another length is removed. The file and,
- * when it was created, the directory are fsynced, so *have (the file's
- * length) is durable. Returns 0 with *fd (caller closes) and path, or an
+ * A partial upload of the same id offered with another length is removed. A
+ * non-empty file and the directory are fsynced, so *have (the file's length)
+ * is durable. Returns 0 with *fd (caller closes) and path, or an
  * error.
  */
 int rufd_spool_open(const char *dir, const uint8_t id[16], uint64_t total, int *fd, uint64_t *have,
                     char path[RUFD_SPOOL_PATH_MAX]);
+
+/*
+ * True unless dir certainly holds no spool file for message id and length
+ * total (one stat: cheap enough for the loop thread, whose small uploads
+ * skip the spool when there is nothing to resume).
+ */
+bool rufd_spool_exists(const char *dir, const uint8_t id[16], uint64_t total);
 
 /* Removes spool files not written for max_age seconds; returns how many. */
 unsigned rufd_spool_expire(const char *dir, uint64_t max_age);
