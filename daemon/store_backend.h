@@ -48,6 +48,12 @@ struct ruf_store_backend {
 	int (*cursor)(ruf_store *s, uint64_t desk_serial, const char *queue, uint64_t *seq);
 	int (*stats)(ruf_store *s, struct ruf_store_stats *st, ruf_store_queue_cb qcb, void *ctx);
 	int (*audit_verify)(ruf_store *s, uint64_t *n_entries, ruf_diag *d);
+
+	int (*blob_put)(ruf_store_batch *b, const char *name, const uint8_t *data, size_t len);
+	int (*blob_get)(ruf_store *s, const char *name, uint8_t **data, size_t *len);
+	/* NULL for a backend without other instances: no notes, always available. */
+	void (*set_notify)(ruf_store *s, ruf_store_notify_cb cb, void *ctx);
+	int (*available)(ruf_store *s);
 };
 
 extern const struct ruf_store_backend ruf__store_lmdb;

@@ -803,6 +803,71 @@ test_store_readers_do_not_see_an_open_batch(void **state)
 }
 
 static void
+test_store_blobs_replace_survive_reopen_and_check_names(void **state)
+{
+	static const char *const bad[] = {"", "Directory", "a/b", "x y", "\xc3\xa9"};
+	char longname[RUF_STORE_BLOB_NAME_MAX + 2];
+	struct tdir t;
+	ruf_store *s;
+	ruf_store_batch *b;
+	uint8_t *data = NULL, big[64];
+	size_t len = 0;
+
+	(void)state;
+	tdir_make(&t);
+	s = open_store(t.path, 0);
+	assert_int_equal(ruf_store_available(s), 1);
+	assert_int_equal(ruf_store_blob_get(s, "directory", &data, &len), RUF_E_NOTFOUND);
+	assert_null(data);
+
+	assert_int_equal(ruf_store_batch_begin(s, &b), 0);
+	assert_int_equal(ruf_store_blob_put(b, "directory", (const uint8_t *)"v1", 2), 0);
+	/* Not visible before the commit. */
+	assert_int_equal(ruf_store_blob_get(s, "directory", &data, &len), RUF_E_NOTFOUND);
+	assert_int_equal(ruf_store_batch_commit(b), 0);
+	assert_int_equal(ruf_store_blob_get(s, "directory", &data, &len), 0);
+	assert_int_equal(len, 2);
+	assert_memory_equal(data, "v1", 2);
+	free(data);
+
+	/* Replaced by a later commit; an aborted batch changes nothing. */
+	assert_int_equal(ruf_store_batch_begin(s, &b), 0);
+	assert_int_equal(ruf_store_blob_put(b, "directory", (const uint8_t *)"v22", 3), 0);
+	assert_int_equal(ruf_store_batch_commit(b), 0);
+	assert_int_equal(ruf_store_batch_begin(s, &b), 0);
+	assert_int_equal(ruf_store_blob_put(b, "directory", (const uint8_t *)"lost", 4), 0);
+	ruf_store_batch_abort(b);
+
+	/* Bad names and sizes are argument errors that leave the batch usable. */
+	assert_int_equal(ruf_store_batch_begin(s, &b), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(ruf_store_blob_put(b, bad[i], big, 1), RUF_E_INVAL);
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(ruf_store_blob_put(b, longname, big, 1), RUF_E_INVAL);
+	longname[RUF_STORE_BLOB_NAME_MAX] = '\0';
+	memset(big, 7, sizeof(big));
+	assert_int_equal(ruf_store_blob_put(b, longname, big, sizeof(big)), 0);
+	assert_int_equal(ruf_store_blob_put(b, "x", big, 0), RUF_E_INVAL);
+	assert_int_equal(ruf_store_blob_put(b, "x", big, RUF_STORE_BLOB_MAX + 1), RUF_E_INVAL);
+	assert_int_equal(ruf_store_batch_commit(b), 0);
+	assert_int_equal(ruf_store_blob_get(s, "Directory", &data, &len), RUF_E_INVAL);
+	ruf_store_close(s);
+
+	s = open_store(t.path, 0);
+	assert_int_equal(ruf_store_blob_get(s, "directory", &data, &len), 0);
+	assert_int_equal(len, 3);
+	assert_memory_equal(data, "v22", 3);
+	free(data);
+	assert_int_equal(ruf_store_blob_get(s, longname, &data, &len), 0);
+	assert_int_equal(len, sizeof(big));
+	assert_memory_equal(data, big, sizeof(big));
+	free(data);
+	ruf_store_close(s);
+	tdir_rm(&t);
+}
+
+static void
 test_store_audit_chain_verifies(void **state)
 {
 	uint8_t id[RUF_STORE_MSGID_BYTES];
@@ -1440,6 +1505,7 @@ main(void)
 	    cmocka_unit_test(test_store_put_from_spool_fd_and_envelope_read_in_chunks),
 	    cmocka_unit_test(test_store_rejects_bad_arguments),
 	    cmocka_unit_test(test_store_readers_do_not_see_an_open_batch),
+	    cmocka_unit_test(test_store_blobs_replace_survive_reopen_and_check_names),
 	    cmocka_unit_test(test_store_audit_chain_verifies),
 	    cmocka_unit_test(test_store_sigkill_loses_no_committed_batch),
 	    cmocka_unit_test(test_store_refuses_unknown_format_version),
