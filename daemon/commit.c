@@ -29,6 +29,7 @@ struct rufd_commit {
 	uint8_t *sign_sk; /* sodium_malloc'ed copy, under mu */
 	uint64_t server_serial;
 	uint64_t new_map_size;   /* under mu: a resize the worker does between batches */
+	bool unavailable;        /* worker only: the last batch found the store unavailable */
 	struct rufd_stats stats; /* the worker's counters, under mu */
 };
 
@@ -40,6 +41,7 @@ rufd_commit_req_free(struct commit_req *r)
 	if (r->fd >= 0)
 		close(r->fd);
 	free(r->receipt);
+	free(r->blob);
 	free(r);
 }
 
@@ -97,6 +99,14 @@ run_one(struct rufd_commit *c, ruf_store_batch *b, struct commit_req *r, uint64_
 
 	if (r->kind == COMMIT_AUDIT)
 		return audit(b, r->event, r->who, r->message_id, r->queue, now);
+	if (r->kind == COMMIT_BLOB) {
+		rc = ruf_store_blob_put(b, r->blob_name, r->blob, r->blob_len);
+		if (rc == RUF_E_INVAL) {
+			r->rc = rc;
+			return 0;
+		}
+		return rc;
+	}
 	if (r->kind == COMMIT_ACK) {
 		char who[RUF_STORE_WHO_MAX];
 		rc = ruf_store_ack(b, r->desk_serial, r->queue, r->seq, now);
@@ -182,6 +192,50 @@ run_batch(struct rufd_commit *c, struct commit_req *items, size_t *n)
 	return ruf_store_batch_commit(b);
 }
 
+/*
+ * run_batch, again while another instance committed first (a replicated
+ * store): the next batch_begin catches up with what it wrote, so a put may
+ * now be a duplicate and get the original receipt. Bounded: instances that
+ * keep colliding get "retry later" rather than a worker that never ends.
+ */
+static int
+run_batch_retry(struct rufd_commit *c, struct commit_req *items, size_t *n)
+{
+	int rc = run_batch(c, items, n);
+
+	for (unsigned i = 0; rc == RUF_E_STORE_CONFLICT && i < COMMIT_CONFLICT_RETRIES; i++) {
+		pthread_mutex_lock(&c->mu);
+		c->stats.store_conflicts++;
+		pthread_mutex_unlock(&c->mu);
+		rc = run_batch(c, items, n);
+	}
+	if (rc == RUF_E_STORE_CONFLICT) {
+		log_warnx("store: %u conflicts in a row with other instances: retry later",
+		          COMMIT_CONFLICT_RETRIES + 1);
+		rc = RUF_E_STORE_UNAVAILABLE;
+	}
+	return rc;
+}
+
+/* Logs the store's availability as commits see it, once per change. */
+static void
+note_availability(struct rufd_commit *c, int rc)
+{
+	bool unavailable = rc == RUF_E_STORE_UNAVAILABLE;
+
+	if (unavailable && !c->unavailable)
+		log_err("store unavailable (no quorum or unreachable): submissions get "
+		        "\"retry later\" until it returns");
+	else if (!unavailable && c->unavailable && rc == 0)
+		log_notice("store available again: commits succeed");
+	if (unavailable || rc == 0)
+		c->unavailable = unavailable;
+	pthread_mutex_lock(&c->mu);
+	if (unavailable)
+		c->stats.store_unavailable++;
+	pthread_mutex_unlock(&c->mu);
+}
+
 static void *
 worker(void *arg)
 {
@@ -218,8 +272,13 @@ worker(void *arg)
 		pthread_mutex_unlock(&c->mu);
 
 		t0 = usec_now();
-		rc = run_batch(c, items, &n);
-		if (rc != 0 && items->next) {
+		rc = run_batch_retry(c, items, &n);
+		note_availability(c, rc);
+		if (rc == RUF_E_STORE_UNAVAILABLE) {
+			/* Every item would wait for the same cluster: refuse them all now. */
+			for (r = items; r; r = r->next)
+				r->rc = rc;
+		} else if (rc != 0 && items->next) {
 			/*
 			 * One item may have killed the batch (a damaged record, a
 			 * huge envelope against a full map): run each alone so the
@@ -229,7 +288,7 @@ worker(void *arg)
 				struct commit_req *next = r->next;
 				size_t one;
 				r->next = NULL;
-				r->rc = run_batch(c, r, &one);
+				r->rc = run_batch_retry(c, r, &one);
 				r->next = next;
 			}
 		} else if (rc != 0) {
@@ -241,7 +300,7 @@ worker(void *arg)
 				free(r->receipt);
 				r->receipt = NULL;
 				r->receipt_len = 0;
-				if (r->rc != RUF_E_NOSPC)
+				if (r->rc != RUF_E_NOSPC && r->rc != RUF_E_STORE_UNAVAILABLE)
 					log_err("commit failed: %s", ruf_strerror(r->rc));
 			} else if (r->kind == COMMIT_PUT && r->spool_path[0]) {
 				/* Stored durably (or already was): the partial upload is done. */
@@ -293,6 +352,8 @@ on_async(uv_async_t *a)
 	rufd_stats.commit_usec_total = c->stats.commit_usec_total;
 	rufd_stats.commit_usec_max = c->stats.commit_usec_max;
 	rufd_stats.commit_items_max = c->stats.commit_items_max;
+	rufd_stats.store_conflicts = c->stats.store_conflicts;
+	rufd_stats.store_unavailable = c->stats.store_unavailable;
 	pthread_mutex_unlock(&c->mu);
 	for (; items; items = next) {
 		next = items->next;
