@@ -27,9 +27,11 @@
 #define DIRECTORY_BLOB "directory"
 /* Distinct queues remembered between two loop wake-ups; beyond, every desk is pumped. */
 #define NOTE_QUEUES_MAX 64
+/* The store's availability is also looked at this often: notes may fold an outage away. */
+#define STATE_POLL_MS 1000
 
 struct rufd_cluster {
-	uv_async_t async; /* first member: the close callback frees through it */
+	uv_async_t async;
 	struct rufd *d;
 	bool shared; /* a replicated store: the directory is shared */
 
@@ -43,7 +45,10 @@ struct rufd_cluster {
 	uint64_t notes;
 
 	/* loop thread */
+	uv_timer_t poll;
+	int handles;  /* open uv handles; freed when both closed */
 	bool sharing; /* a blob commit of our directory is in flight */
+	bool up;      /* availability last logged */
 };
 
 /* The store's thread: remember, wake the loop. Short, never blocks on the loop. */
@@ -85,6 +90,30 @@ on_note(void *ctx, const struct ruf_store_note *n)
 	uv_async_send(&c->async);
 }
 
+/* Logs a change of availability once; back up: offers our directory again. */
+static void
+state_seen(struct rufd_cluster *c, bool up)
+{
+	if (up == c->up)
+		return;
+	c->up = up;
+	if (up) {
+		log_notice("store: cluster available again: accepting submissions");
+		rufd_cluster_sync_directory(c->d);
+	} else {
+		log_err("store: cluster unavailable (unreachable or no quorum): submissions are "
+		        "told to retry later, desks get what is stored here");
+	}
+}
+
+static void
+on_poll(uv_timer_t *t)
+{
+	struct rufd_cluster *c = t->data;
+
+	state_seen(c, ruf_store_available(c->d->store) == 1);
+}
+
 static void
 on_async(uv_async_t *a)
 {
@@ -106,15 +135,9 @@ on_async(uv_async_t *a)
 	c->all_queues = c->directory_changed = c->state_changed = false;
 	pthread_mutex_unlock(&c->mu);
 
-	if (state) {
-		if (avail)
-			log_notice("store: cluster available again: accepting submissions");
-		else
-			log_err(
-			    "store: cluster unavailable (unreachable or no quorum): submissions "
-			    "are told to retry later, desks get what is stored here");
-	}
-	if (dir || (state && avail))
+	if (state)
+		state_seen(c, avail);
+	if (dir)
 		rufd_cluster_sync_directory(d);
 	if (all) {
 		for (struct session *s = d->sessions, *next; s; s = next) {
@@ -247,11 +270,17 @@ rufd_cluster_start(struct rufd *d)
 	pthread_mutex_init(&c->mu, NULL);
 	uv_async_init(d->loop, &c->async, on_async);
 	c->async.data = c;
+	uv_timer_init(d->loop, &c->poll);
+	c->poll.data = c;
+	c->handles = 2;
 	d->cluster = c;
 	ruf_store_set_notify(d->store, on_note, c);
-	if (c->shared && !ruf_store_available(d->store))
-		log_err("store: cluster unavailable at start: submissions are told to retry "
-		        "later until it answers");
+	c->up = true;
+	if (c->shared) {
+		state_seen(c, ruf_store_available(d->store) == 1);
+		uv_timer_start(&c->poll, on_poll, STATE_POLL_MS, STATE_POLL_MS);
+		uv_unref((uv_handle_t *)&c->poll);
+	}
 	rufd_cluster_sync_directory(d);
 	return 0;
 }
@@ -259,8 +288,10 @@ rufd_cluster_start(struct rufd *d)
 static void
 on_closed(uv_handle_t *h)
 {
-	struct rufd_cluster *c = (struct rufd_cluster *)(void *)h;
+	struct rufd_cluster *c = h->data;
 
+	if (--c->handles > 0)
+		return;
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
@@ -276,4 +307,5 @@ rufd_cluster_stop(struct rufd *d)
 	ruf_store_set_notify(d->store, NULL, NULL);
 	d->cluster = NULL;
 	uv_close((uv_handle_t *)&c->async, on_closed);
+	uv_close((uv_handle_t *)&c->poll, on_closed);
 }

@@ -29,7 +29,6 @@ struct rufd_commit {
 	uint8_t *sign_sk; /* sodium_malloc'ed copy, under mu */
 	uint64_t server_serial;
 	uint64_t new_map_size;   /* under mu: a resize the worker does between batches */
-	bool unavailable;        /* worker only: the last batch found the store unavailable */
 	struct rufd_stats stats; /* the worker's counters, under mu */
 };
 
@@ -217,25 +216,6 @@ run_batch_retry(struct rufd_commit *c, struct commit_req *items, size_t *n)
 	return rc;
 }
 
-/* Logs the store's availability as commits see it, once per change. */
-static void
-note_availability(struct rufd_commit *c, int rc)
-{
-	bool unavailable = rc == RUF_E_STORE_UNAVAILABLE;
-
-	if (unavailable && !c->unavailable)
-		log_err("store unavailable (no quorum or unreachable): submissions get "
-		        "\"retry later\" until it returns");
-	else if (!unavailable && c->unavailable && rc == 0)
-		log_notice("store available again: commits succeed");
-	if (unavailable || rc == 0)
-		c->unavailable = unavailable;
-	pthread_mutex_lock(&c->mu);
-	if (unavailable)
-		c->stats.store_unavailable++;
-	pthread_mutex_unlock(&c->mu);
-}
-
 static void *
 worker(void *arg)
 {
@@ -273,9 +253,8 @@ worker(void *arg)
 
 		t0 = usec_now();
 		rc = run_batch_retry(c, items, &n);
-		note_availability(c, rc);
 		if (rc == RUF_E_STORE_UNAVAILABLE) {
-			/* Every item would wait for the same cluster: refuse them all now. */
+			/* Every item would wait for the same cluster (logged by the store). */
 			for (r = items; r; r = r->next)
 				r->rc = rc;
 		} else if (rc != 0 && items->next) {
@@ -318,6 +297,8 @@ worker(void *arg)
 		c->stats.commit_items += n;
 		if (rc != 0)
 			c->stats.commit_failures++;
+		if (rc == RUF_E_STORE_UNAVAILABLE)
+			c->stats.store_unavailable++;
 		c->stats.commit_usec_total += dt;
 		if (dt > c->stats.commit_usec_max)
 			c->stats.commit_usec_max = dt;

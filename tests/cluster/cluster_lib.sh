@@ -69,12 +69,14 @@ cluster_setup() {
 }
 
 inst_start() {
-	local x=$1 pid
+	local x=$1 pid n0
+	n0=$(grep -c "rufd started" "$T/rufd-$x.log" 2>/dev/null || true)
 	rufd -d -c "$T/rufd-$x.conf" 2>>"$T/rufd-$x.log" &
 	pid=$!
 	eval "PID_$x=$pid"
 	for _ in $(seq 300); do
-		grep -q "rufd started" "$T/rufd-$x.log" 2>/dev/null && return 0
+		[ "$(grep -c "rufd started" "$T/rufd-$x.log" 2>/dev/null || true)" -gt "${n0:-0}" ] &&
+			return 0
 		if ! kill -0 "$pid" 2>/dev/null; then
 			if grep -q "no such store backend" "$T/rufd-$x.log"; then
 				echo "SKIP: this build has no jetstream store backend (libnats-dev)"
