@@ -105,6 +105,7 @@ struct js_store {
 	pthread_mutex_t apply_mu; /* held while the view is written */
 	uint64_t applied;         /* last log seq in the view (apply_mu) */
 	bool streams_ok;          /* both streams exist (apply_mu) */
+	atomic_bool check_tail;   /* compare the last applied entry with the log's */
 	atomic_bool broken;       /* the view diverged: stop applying */
 
 	atomic_int available;
@@ -213,11 +214,14 @@ set_available(struct js_store *js, bool up, const char *why)
 
 	if (was == (up ? 1 : 0))
 		return;
-	if (up)
+	if (up) {
 		log_notice("store: JetStream cluster available again (%s)", js->log_stream);
-	else
+	} else {
+		/* Whatever took it away may have lost writes: check before applying more. */
+		atomic_store(&js->check_tail, true);
 		log_warnx("store: JetStream cluster unavailable (%s: %s): refusing writes",
 		          js->log_stream, why);
+	}
 	pthread_mutex_lock(&js->mu);
 	js->note_state = true;
 	js->note_state_value = up;
@@ -474,10 +478,23 @@ fetch_chunks(struct js_store *js, const uint64_t *seqs, size_t n, uint64_t len, 
 #define KEY_APPLIED "js.applied"
 #define KEY_PREFIX "js.prefix"
 
+#define KEY_APPLIED_SUM "js.applied_sum"
+
+/*
+ * Records entry seq (raw bytes) as the last one applied, in vb: its
+ * sequence and its BLAKE2b-256, so that a log that lost or changed it can
+ * be told apart from one that merely moved on (check_tail).
+ */
 static int
-set_applied(ruf_store_batch *vb, uint64_t seq)
+set_applied(ruf_store_batch *vb, uint64_t seq, const uint8_t *raw, size_t len)
 {
-	return ruf__store_lmdb_info_put_u64(vb, KEY_APPLIED, seq);
+	uint8_t sum[SUM_BYTES];
+	int rc;
+
+	if ((rc = ruf__store_lmdb_info_put_u64(vb, KEY_APPLIED, seq)) != 0)
+		return rc;
+	crypto_generichash(sum, sizeof(sum), raw, len, NULL, 0);
+	return ruf__store_lmdb_info_put(vb, KEY_APPLIED_SUM, sum, sizeof(sum));
 }
 
 /* ---- applying a log entry to the view ---- */
@@ -670,7 +687,7 @@ apply_entry(struct js_store *js, uint64_t seq, const uint8_t *raw, size_t len)
 	if (len == strlen(GENESIS) && memcmp(raw, GENESIS, len) == 0) {
 		if ((rc = ruf_store_batch_begin(js->view, &vb)) != 0)
 			return rc;
-		if ((rc = set_applied(vb, seq)) != 0) {
+		if ((rc = set_applied(vb, seq, raw, len)) != 0) {
 			ruf_store_batch_abort(vb);
 			return rc;
 		}
@@ -702,7 +719,7 @@ apply_entry(struct js_store *js, uint64_t seq, const uint8_t *raw, size_t len)
 		}
 	}
 	if (rc == 0)
-		rc = set_applied(vb, seq);
+		rc = set_applied(vb, seq, raw, len);
 	if (rc != 0) {
 		ruf_store_batch_abort(vb);
 		if (rc == RUF_E_FORMAT)
@@ -750,6 +767,50 @@ out:
  * the view is at the end of the log, RUF_E_STORE_UNAVAILABLE, RUF_E_FORMAT
  * (diverged), or an error of the view.
  */
+/*
+ * Checks that the log still holds, at js->applied, the entry the view
+ * applied last. A log that lost acknowledged entries (nats-server 2.9 does
+ * not fsync before acknowledging: a quorum losing power together can lose
+ * its last writes, docs/STORE.md) or was recreated would otherwise have
+ * its next entries applied on top of a view that holds writes the other
+ * instances never see. apply_mu held.
+ */
+static int
+check_tail(struct js_store *js)
+{
+	uint8_t want[SUM_BYTES], got[SUM_BYTES];
+	natsMsg *m = NULL;
+	jsErrCode jerr = 0;
+	size_t n = 0;
+	natsStatus s;
+	int rc;
+
+	if (js->applied == 0)
+		return 0;
+	rc = ruf__store_lmdb_info_get(js->view, KEY_APPLIED_SUM, want, sizeof(want), &n);
+	if (rc != 0 || n != sizeof(want))
+		return rc == 0 || rc == RUF_E_NOTFOUND || rc == RUF_E_TOO_LARGE ? RUF_E_FORMAT : rc;
+	s = js_GetMsg(&m, js->js, js->log_stream, js->applied, NULL, &jerr);
+	if (s != NATS_OK && jerr != JSNoMessageFoundErr)
+		return nats_fail(js, "reading the log", s, jerr);
+	if (s == NATS_OK) {
+		int dl = natsMsg_GetDataLength(m);
+		crypto_generichash(got, sizeof(got), (const uint8_t *)natsMsg_GetData(m),
+		                   dl < 0 ? 0 : (size_t)dl, NULL, 0);
+		natsMsg_Destroy(m);
+		if (sodium_memcmp(got, want, sizeof(got)) == 0)
+			return 0;
+	}
+	atomic_store(&js->broken, true);
+	log_err("store: the local view has applied entry %" PRIu64 " of %s, which the cluster "
+	        "%s: the cluster lost acknowledged writes or the stream was recreated; the view "
+	        "stops following the log (restore the cluster, or move this view away to rebuild "
+	        "it from the log)",
+	        js->applied, js->log_stream,
+	        s == NATS_OK ? "holds with other contents" : "does not hold");
+	return RUF_E_FORMAT;
+}
+
 static int
 catch_up(struct js_store *js)
 {
@@ -759,6 +820,11 @@ catch_up(struct js_store *js)
 		return RUF_E_FORMAT;
 	if (!js->streams_ok && (rc = ensure_streams(js)) != 0)
 		return rc;
+	if (atomic_load(&js->check_tail)) {
+		if ((rc = check_tail(js)) != 0)
+			return rc;
+		atomic_store(&js->check_tail, false);
+	}
 	for (;;) {
 		natsMsg *m = NULL;
 		jsErrCode jerr = 0;
@@ -916,7 +982,7 @@ bind_view(struct js_store *js, const char *path, ruf_diag *d)
 			return rc;
 		rc = ruf__store_lmdb_info_put(vb, KEY_PREFIX, js->prefix, strlen(js->prefix));
 		if (rc == 0)
-			rc = set_applied(vb, 0);
+			rc = ruf__store_lmdb_info_put_u64(vb, KEY_APPLIED, 0);
 		if (rc != 0) {
 			ruf_store_batch_abort(vb);
 			return rc;
@@ -1045,6 +1111,7 @@ js_open(const char *path, const struct ruf_store_opts *o, ruf_diag *d, ruf_store
 	 * follower keeps trying.
 	 */
 	atomic_store(&js->available, s == NATS_OK);
+	atomic_store(&js->check_tail, true);
 	if (s != NATS_OK)
 		log_warnx("store: no NATS server of %.200s answers yet: refusing writes",
 		          o->servers);
@@ -1564,7 +1631,7 @@ js_batch_commit(ruf_store_batch *bb)
 		rc = RUF_E_IO;
 		goto abort;
 	}
-	if ((rc = set_applied(b->vb, pa->Sequence)) != 0)
+	if ((rc = set_applied(b->vb, pa->Sequence, raw, rawlen)) != 0)
 		goto abort;
 	rc = ruf_store_batch_commit(b->vb);
 	b->vb = NULL;

@@ -32,6 +32,9 @@
 
 #include <cmocka.h>
 #include <lmdb.h>
+#ifdef RUF_HAVE_JETSTREAM
+#include <nats/nats.h>
+#endif
 #include <sodium.h>
 
 #include "err.h"
@@ -1973,6 +1976,41 @@ test_js_refuses_an_lmdb_store_as_a_view(void **state)
 }
 
 static void
+test_js_a_log_that_lost_the_views_entries_is_refused(void **state)
+{
+	static const char *const q[] = {"sag"};
+	struct ruf_store_opts o;
+	natsConnection *nc = NULL;
+	jsCtx *jc = NULL;
+	char name[64];
+	ruf_diag d = {{0}};
+	struct tdir t;
+	ruf_store *s;
+
+	(void)state;
+	tdir_make(&t);
+	s = open_store(t.path, 0);
+	assert_int_equal(commit_one(s, 1, 100, q, 1), 1);
+	ruf_store_close(s);
+
+	/* The cluster loses the log (as after a quorum's power loss, or a recreated stream). */
+	o = store_opts(t.path, 0);
+	assert_int_equal(natsConnection_ConnectTo(&nc, nats_urls), NATS_OK);
+	assert_int_equal(natsConnection_JetStream(&jc, nc, NULL), NATS_OK);
+	snprintf(name, sizeof(name), "%s_LOG", o.prefix);
+	assert_int_equal(js_DeleteStream(jc, name, NULL, NULL), NATS_OK);
+	jsCtx_Destroy(jc);
+	natsConnection_Destroy(nc);
+
+	/* The view holds an entry the new log does not: refuse, do not build on it. */
+	s = NULL;
+	assert_int_equal(ruf_store_open("jetstream", t.path, &o, &d, &s), RUF_E_FORMAT);
+	assert_null(s);
+	assert_non_null(strstr(d.msg, "does not follow"));
+	tdir_rm(&t);
+}
+
+static void
 nats_ctl(const char *what)
 {
 	const char *ctl = getenv("RUF_TEST_NATS_CTL");
@@ -2110,6 +2148,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_js_racing_instances_each_commit_lands_once),
 	    cmocka_unit_test(test_js_crash_between_puback_and_local_commit_heals_on_reopen),
 	    cmocka_unit_test(test_js_refuses_an_lmdb_store_as_a_view),
+	    cmocka_unit_test(test_js_a_log_that_lost_the_views_entries_is_refused),
 	    /* Last: it takes the cluster down and up again. */
 	    cmocka_unit_test(test_js_lost_quorum_refuses_writes_serves_reads_and_recovers),
 	};
