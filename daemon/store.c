@@ -8,6 +8,9 @@
 
 static const struct ruf_store_backend *const backends[] = {
     &ruf__store_lmdb,
+#ifdef RUF_HAVE_JETSTREAM
+    &ruf__store_jetstream,
+#endif
 };
 
 int

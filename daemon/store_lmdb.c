@@ -978,6 +978,83 @@ lmdb_blob_get(ruf_store *s, const char *name, uint8_t **data, size_t *len)
 	return rc;
 }
 
+/* ---- for the jetstream backend's local view ---- */
+
+int
+ruf__store_lmdb_info_get(ruf_store *s, const char *key, void *buf, size_t cap, size_t *len)
+{
+	struct lmdb_store *ls = LS(s);
+	MDB_val k = {strlen(key), (void *)key}, v;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = rd_begin(ls, &txn)) != 0)
+		return rc;
+	rc = mdb_err(mdb_get(txn, ls->dbi[DBI_INFO], &k, &v));
+	if (rc == 0 && v.mv_size > cap)
+		rc = RUF_E_TOO_LARGE;
+	if (rc == 0) {
+		memcpy(buf, v.mv_data, v.mv_size);
+		*len = v.mv_size;
+	}
+	rd_end(ls, txn);
+	return rc;
+}
+
+int
+ruf__store_lmdb_info_put(ruf_store_batch *bb, const char *key, const void *val, size_t len)
+{
+	struct lmdb_batch *b = LB(bb);
+	MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)val};
+	int rc;
+
+	if (b->err != 0)
+		return b->err;
+	if ((rc = mdb_put(b->txn, LS(bb->s)->dbi[DBI_INFO], &k, &v, 0)) != 0)
+		return batch_fail(b, mdb_err(rc));
+	return 0;
+}
+
+int
+ruf__store_lmdb_info_get_u64(ruf_store *s, const char *key, uint64_t *v)
+{
+	uint8_t b[8];
+	size_t n = 0;
+	int rc = ruf__store_lmdb_info_get(s, key, b, sizeof(b), &n);
+
+	if (rc == 0 && n != sizeof(b))
+		rc = RUF_E_FORMAT;
+	if (rc == 0)
+		*v = get_be64(b);
+	return rc == RUF_E_TOO_LARGE ? RUF_E_FORMAT : rc;
+}
+
+int
+ruf__store_lmdb_info_put_u64(ruf_store_batch *b, const char *key, uint64_t v)
+{
+	uint8_t buf[8];
+
+	put_be64(buf, v);
+	return ruf__store_lmdb_info_put(b, key, buf, sizeof(buf));
+}
+
+int
+ruf__store_lmdb_batch_envelope(ruf_store_batch *bb, const uint8_t *message_id, const uint8_t **p,
+                               size_t *len)
+{
+	struct lmdb_batch *b = LB(bb);
+	MDB_val k = {RUF_STORE_MSGID_BYTES, (void *)message_id}, v;
+	int rc;
+
+	if (b->err != 0)
+		return b->err;
+	if ((rc = mdb_get(b->txn, LS(bb->s)->dbi[DBI_ENVELOPES], &k, &v)) != 0)
+		return mdb_err(rc);
+	*p = v.mv_data;
+	*len = v.mv_size;
+	return 0;
+}
+
 const struct ruf_store_backend ruf__store_lmdb = {
     .name = "lmdb",
     .open = lmdb_open,
