@@ -76,7 +76,7 @@ ok "quorum lost: A and B answer 'retry later' (ruf send tries both), log it, met
 # What each instance holds is still delivered.
 desk sag-desk desk pull --hq "$HQ_B" --idle 3 >"$T/pullq" 2>&1 || fail "pull without quorum: $(cat "$T/pullq")"
 [ "$(archived_ids sag-desk | wc -l)" = "$N" ] || fail "sag desk without quorum: $(cat "$T/pullq")"
-ok "without quorum the desks still get what is stored (acks are kept once the cluster returns)"
+ok "without quorum the desks still get what is stored (their acks are not saved: delivered again later)"
 
 nats_node_start "$NATS_DIR" 2
 nats_node_start "$NATS_DIR" 3
