@@ -54,6 +54,31 @@ seqA=$(grep -o 'store_seq=[0-9]*' "$T/rA") && seqB=$(grep -o 'store_seq=[0-9]*' 
 [ "$(metric B rufd_dedup_hits_total)" = 1 ] || fail "B did not count a duplicate"
 ok "the same envelope offered to A and then to B: one stored copy, B answers with A's receipt ($seqA)"
 
+# --- both instances writing at once: conflicts are redone, nothing doubled -----
+M=12
+for i in $(seq "$M"); do
+	report rc-sd-1 "through A $i" high >/dev/null
+	report rc-cd-1 "through B $i" high >/dev/null
+done
+field rc-sd-1 send --hq "$HQ_A" --deadline 120 --quiet >"$T/sendA" 2>&1 &
+SA=$!
+field rc-cd-1 send --hq "$HQ_B" --deadline 120 --quiet >"$T/sendB" 2>&1 &
+SB=$!
+BG_PIDS="$SA $SB"
+wait "$SA" || fail "send to A: $(cat "$T/sendA")"
+wait "$SB" || fail "send to B: $(cat "$T/sendB")"
+BG_PIDS=
+[ "$(grep -c '^delivered ' "$T/sendA")" = "$M" ] || fail "A: $(cat "$T/sendA")"
+[ "$(grep -c '^delivered ' "$T/sendB")" = "$M" ] || fail "B: $(cat "$T/sendB")"
+# One store_seq per report across both instances: no batch applied twice or lost.
+seqs=$(cat "$T/send1" "$T/sendA" "$T/sendB" | sed -n 's/^delivered .* store seq \([0-9]*\),.*/\1/p' | sort -n)
+[ "$(echo "$seqs" | wc -l)" = $((2 * M + 1)) ] || fail "receipts: $seqs"
+[ "$(echo "$seqs" | uniq | wc -l)" = $((2 * M + 1)) ] || fail "a store_seq given twice: $seqs"
+desk sag-desk desk pull --hq "$HQ_A" --idle 2 >"$T/pull0" 2>&1 || fail "pull: $(cat "$T/pull0")"
+grep -q "$((2 * M + 1)) archived, 0 duplicates" "$T/pull0" || fail "sag desk: $(cat "$T/pull0")"
+conflicts=$(($(metric A rufd_store_conflicts_total) + $(metric B rufd_store_conflicts_total)))
+ok "$M reports through A and $M through B at once: one store_seq each, each at the desk once (with the envelope offered to both; $conflicts batches redone after a conflict)"
+
 # --- rufd A killed mid-upload: the client completes on B ----------------------
 head -c $((24 << 20)) /dev/urandom >"$T/big.bin"
 IDBIG=$(report rc-sd-1 "big upload" high --attach "$T/big.bin")
@@ -78,6 +103,7 @@ grep -q "connected to HQ at $HQ_B" "$T/sendbig" || fail "did not move to B: $(ca
 grep -q "stored $IDBIG" "$T/rufd-B.log" || fail "B did not store it"
 desk sag-desk desk pull --hq "$HQ_B" --idle 2 >"$T/pull1" 2>&1 || fail "pull: $(cat "$T/pull1")"
 archived_ids sag-desk | grep -qx "$IDBIG" || fail "the big report is not at the sag desk"
+grep -q "1 archived, 0 duplicates" "$T/pull1" || fail "pull: $(cat "$T/pull1")"
 ok "rufd A killed mid-upload: ruf send moved to B, uploaded again from 0 and got B's receipt"
 
 # A restarts, catches up with what B stored; the desk's cursor is shared.
