@@ -141,6 +141,15 @@ inst_start B
 [ "$(metric B rufd_directory_version)" = "$V" ] || fail "B went back to its file's directory"
 ok "B restarted with an older directory file takes the cluster's newer one"
 
+# A view lost with its disk is rebuilt from the streams.
+inst_stop B
+rm -rf "$T/state-B"
+inst_start B
+wait_metric B rufd_store_envelopes "$(metric A rufd_store_envelopes)" 30
+desk sag-desk desk pull --hq "$HQ_B" --idle 2 >"$T/pull4" 2>&1 || fail "pull4: $(cat "$T/pull4")"
+grep -q "0 archived, 0 duplicates" "$T/pull4" || fail "rebuilt B delivered again: $(cat "$T/pull4")"
+ok "B started on an empty state_dir rebuilds its view from the streams (cursors included)"
+
 inst_stop A
 inst_stop B
 echo "all $checks checks passed"
