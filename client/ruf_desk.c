@@ -50,33 +50,6 @@ desk_colour(void)
 	return isatty(STDOUT_FILENO) && (nc == NULL || *nc == '\0');
 }
 
-/* "host:port" or "[v6]:port" into host and port. */
-static int
-split_hostport(const char *s, char *host, size_t hostlen, const char **port)
-{
-	const char *colon;
-	size_t n;
-
-	if (s[0] == '[') {
-		const char *end = strchr(s, ']');
-		if (end == NULL || end[1] != ':')
-			return RUF_E_INVAL;
-		n = (size_t)(end - s - 1);
-		s++;
-		colon = end + 1;
-	} else {
-		if ((colon = strrchr(s, ':')) == NULL)
-			return RUF_E_INVAL;
-		n = (size_t)(colon - s);
-	}
-	if (n == 0 || n >= hostlen || colon[1] == '\0')
-		return RUF_E_INVAL;
-	memcpy(host, s, n);
-	host[n] = '\0';
-	*port = colon + 1;
-	return 0;
-}
-
 static void
 save_directory(struct cli_identity *id, ruf_directory *nd)
 {
@@ -97,32 +70,36 @@ save_directory(struct cli_identity *id, ruf_directory *nd)
 int
 desk_connect(struct cli_identity *id, const char *hq, ruf_client **out)
 {
+	/* The instance that answered last is tried first: it is known to work. */
+	static size_t next;
 	const struct ruf_key *kx = ruf_keystore_find(id->ks, RUF_KEY_KX, RUF_KEYNAME_KX, 0);
 	struct ruf_client_identity ci;
-	char host[256];
-	const char *port, *addr = hq;
+	const char *const *addrs = &hq;
+	size_t n = 1, used = 0;
 	ruf_diag d = {{0}};
 	ruf_directory *nd;
 	int rc;
 
 	*out = NULL;
-	if (addr == NULL) {
+	if (hq == NULL) {
 		if (id->dir->hq.n_addresses == 0)
 			return cli_fail(RUF_E_INVAL, "the directory names no HQ address: use --hq"),
 			       RUF_E_INVAL;
-		addr = id->dir->hq.addresses[0];
+		addrs = (const char *const *)id->dir->hq.addresses;
+		n = id->dir->hq.n_addresses;
 	}
-	if (split_hostport(addr, host, sizeof(host), &port) != 0)
-		return cli_fail(RUF_E_INVAL, "%s: not HOST:PORT", addr), RUF_E_INVAL;
 	if (kx == NULL)
 		return cli_fail(RUF_E_NO_KEY, "the keystore has no kx key"), RUF_E_NO_KEY;
 	ci = (struct ruf_client_identity){id->cert->raw, id->cert->rawlen, kx->sk, id->root,
 	                                  id->dir};
-	if ((rc = ruf_client_connect(host, port, &ci, NULL, out, &d)) != 0) {
-		cli_fail(rc, "connecting to %s: %s%s%s", addr, ruf_strerror(rc),
-		         d.msg[0] ? ": " : "", d.msg);
+	if ((rc = ruf_client_connect_any(addrs, n, next % n, &ci, NULL, out, &used, &d)) != 0) {
+		cli_fail(rc, "connecting to HQ: %s%s%s", ruf_strerror(rc), d.msg[0] ? ": " : "",
+		         d.msg);
 		return rc;
 	}
+	if (n > 1 && used != next % n)
+		fprintf(stderr, "%s: connected to HQ at %s\n", cli_progname, addrs[used]);
+	next = used;
 	if ((nd = ruf_client_take_directory(*out)) != NULL)
 		save_directory(id, nd);
 	return 0;

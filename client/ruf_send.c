@@ -61,6 +61,7 @@ struct sender {
 	const uint8_t *kx_sk;
 	char dir[PATH_MAX];
 	const char *hq;
+	size_t hq_next; /* the HQ address to try first: the one that last answered */
 	size_t chunk;
 	unsigned io_timeout_ms;
 	bool progress;
@@ -97,27 +98,6 @@ progress_cb(void *arg, uint64_t done, uint64_t total)
 	        rate > 0 ? (double)(total - done) / rate : 0.0);
 	if (done == total)
 		fputc('\n', stderr);
-}
-
-static int
-split_hostport(const char *hp, char *host, size_t hl, char *port, size_t pl)
-{
-	const char *colon = strrchr(hp, ':');
-	size_t n;
-
-	if (colon == NULL || colon[1] == '\0')
-		return -1;
-	n = (size_t)(colon - hp);
-	if (n >= 2 && hp[0] == '[' && hp[n - 1] == ']') {
-		hp++;
-		n -= 2;
-	}
-	if (n == 0 || n >= hl || strlen(colon + 1) >= pl)
-		return -1;
-	memcpy(host, hp, n);
-	host[n] = '\0';
-	snprintf(port, pl, "%s", colon + 1);
-	return 0;
 }
 
 static int
@@ -282,9 +262,8 @@ static enum pass_result
 one_pass(struct sender *s, size_t *remaining, uint32_t *wait_s, char *last_err, size_t lelen)
 {
 	struct outbox_entry *v = NULL;
-	size_t n = 0;
-	char host[256], port[16];
-	const char *addr = s->hq;
+	size_t n = 0, n_addrs = 1, used = 0;
+	const char *const *addrs = &s->hq;
 	struct ruf_client_identity cid;
 	struct ruf_client_options opt = {.chunk_size = s->chunk, .io_timeout_ms = s->io_timeout_ms};
 	ruf_client *c = NULL;
@@ -308,29 +287,30 @@ one_pass(struct sender *s, size_t *remaining, uint32_t *wait_s, char *last_err, 
 	}
 	if (*remaining == 0)
 		goto out;
-	if (addr == NULL) {
+	if (s->hq == NULL) {
+		/* Several HQ instances: in the directory's order, failing over. */
 		if (s->id.dir->hq.n_addresses == 0) {
 			snprintf(last_err, lelen, "the directory names no HQ address: use --hq");
 			pr = PASS_FATAL;
 			goto out;
 		}
-		addr = s->id.dir->hq
-		           .addresses[randombytes_uniform((uint32_t)s->id.dir->hq.n_addresses)];
-	}
-	if (split_hostport(addr, host, sizeof(host), port, sizeof(port)) != 0) {
-		snprintf(last_err, lelen, "bad HQ address '%s' (want HOST:PORT)", addr);
-		pr = PASS_FATAL;
-		goto out;
+		addrs = (const char *const *)s->id.dir->hq.addresses;
+		n_addrs = s->id.dir->hq.n_addresses;
 	}
 	cid = (struct ruf_client_identity){s->id.cert->raw, s->id.cert->rawlen, s->kx_sk,
 	                                   s->id.root, s->id.dir};
-	if ((rc = ruf_client_connect(host, port, &cid, &opt, &c, &d)) != 0) {
-		snprintf(last_err, lelen, "%s: %s%s%s", addr, ruf_strerror(rc),
-		         d.msg[0] ? ": " : "", d.msg);
-		pr = PASS_RETRY;
+	rc =
+	    ruf_client_connect_any(addrs, n_addrs, s->hq_next % n_addrs, &cid, &opt, &c, &used, &d);
+	if (rc != 0) {
+		snprintf(last_err, lelen, "%s%s%s", ruf_strerror(rc), d.msg[0] ? ": " : "", d.msg);
+		pr = rc == RUF_E_INVAL || rc == RUF_E_NOMEM ? PASS_FATAL : PASS_RETRY;
 		s->chunk = s->chunk / 2 < CHUNK_MIN ? CHUNK_MIN : s->chunk / 2;
 		goto out;
 	}
+	if (used != s->hq_next % n_addrs)
+		fprintf(stderr, "ruf: connected to HQ at %s\n", addrs[used]);
+	/* A cut upload resumes here first: this instance holds its partial copy. */
+	s->hq_next = used;
 	if ((nd = ruf_client_take_directory(c)) != NULL && install_directory(s, nd) != 0) {
 		pr = PASS_FATAL;
 		goto out;
@@ -392,6 +372,8 @@ one_pass(struct sender *s, size_t *remaining, uint32_t *wait_s, char *last_err, 
 		switch (rc) {
 		case RUF_E_WIRE_RETRY_LATER:
 			*wait_s = res.retry_after_s ? res.retry_after_s : 30;
+			/* This instance may be cut off from the others: try the next one first. */
+			s->hq_next = used + 1;
 			snprintf(e->reason, sizeof(e->reason), "HQ asked to retry later");
 			outbox_save(s->dir, e);
 			snprintf(last_err, lelen, "%s", e->reason);

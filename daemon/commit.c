@@ -41,6 +41,7 @@ rufd_commit_req_free(struct commit_req *r)
 		close(r->fd);
 	free(r->envelope);
 	free(r->receipt);
+	free(r->blob);
 	free(r);
 }
 
@@ -98,6 +99,14 @@ run_one(struct rufd_commit *c, ruf_store_batch *b, struct commit_req *r, uint64_
 
 	if (r->kind == COMMIT_AUDIT)
 		return audit(b, r->event, r->who, r->message_id, r->queue, now);
+	if (r->kind == COMMIT_BLOB) {
+		rc = ruf_store_blob_put(b, r->blob_name, r->blob, r->blob_len);
+		if (rc == RUF_E_INVAL) {
+			r->rc = rc;
+			return 0;
+		}
+		return rc;
+	}
 	if (r->kind == COMMIT_ACK) {
 		char who[RUF_STORE_WHO_MAX];
 		rc = ruf_store_ack(b, r->desk_serial, r->queue, r->seq, now);
@@ -184,6 +193,31 @@ run_batch(struct rufd_commit *c, struct commit_req *items, size_t *n)
 	return ruf_store_batch_commit(b);
 }
 
+/*
+ * run_batch, again while another instance committed first (a replicated
+ * store): the next batch_begin catches up with what it wrote, so a put may
+ * now be a duplicate and get the original receipt. Bounded: instances that
+ * keep colliding get "retry later" rather than a worker that never ends.
+ */
+static int
+run_batch_retry(struct rufd_commit *c, struct commit_req *items, size_t *n)
+{
+	int rc = run_batch(c, items, n);
+
+	for (unsigned i = 0; rc == RUF_E_STORE_CONFLICT && i < COMMIT_CONFLICT_RETRIES; i++) {
+		pthread_mutex_lock(&c->mu);
+		c->stats.store_conflicts++;
+		pthread_mutex_unlock(&c->mu);
+		rc = run_batch(c, items, n);
+	}
+	if (rc == RUF_E_STORE_CONFLICT) {
+		log_warnx("store: %u conflicts in a row with other instances: retry later",
+		          COMMIT_CONFLICT_RETRIES + 1);
+		rc = RUF_E_STORE_UNAVAILABLE;
+	}
+	return rc;
+}
+
 static void *
 worker(void *arg)
 {
@@ -220,8 +254,12 @@ worker(void *arg)
 		pthread_mutex_unlock(&c->mu);
 
 		t0 = usec_now();
-		rc = run_batch(c, items, &n);
-		if (rc != 0 && items->next) {
+		rc = run_batch_retry(c, items, &n);
+		if (rc == RUF_E_STORE_UNAVAILABLE) {
+			/* Every item would wait for the same cluster (logged by the store). */
+			for (r = items; r; r = r->next)
+				r->rc = rc;
+		} else if (rc != 0 && items->next) {
 			/*
 			 * One item may have killed the batch (a damaged record, a
 			 * huge envelope against a full map): run each alone so the
@@ -231,7 +269,7 @@ worker(void *arg)
 				struct commit_req *next = r->next;
 				size_t one;
 				r->next = NULL;
-				r->rc = run_batch(c, r, &one);
+				r->rc = run_batch_retry(c, r, &one);
 				r->next = next;
 			}
 		} else if (rc != 0) {
@@ -243,7 +281,7 @@ worker(void *arg)
 				free(r->receipt);
 				r->receipt = NULL;
 				r->receipt_len = 0;
-				if (r->rc != RUF_E_NOSPC)
+				if (r->rc != RUF_E_NOSPC && r->rc != RUF_E_STORE_UNAVAILABLE)
 					log_err("commit failed: %s", ruf_strerror(r->rc));
 			} else if (r->kind == COMMIT_PUT && r->spool_path[0]) {
 				/* Stored durably (or already was): the partial upload is done. */
@@ -261,6 +299,8 @@ worker(void *arg)
 		c->stats.commit_items += n;
 		if (rc != 0)
 			c->stats.commit_failures++;
+		if (rc == RUF_E_STORE_UNAVAILABLE)
+			c->stats.store_unavailable++;
 		c->stats.commit_usec_total += dt;
 		if (dt > c->stats.commit_usec_max)
 			c->stats.commit_usec_max = dt;
@@ -295,6 +335,8 @@ on_async(uv_async_t *a)
 	rufd_stats.commit_usec_total = c->stats.commit_usec_total;
 	rufd_stats.commit_usec_max = c->stats.commit_usec_max;
 	rufd_stats.commit_items_max = c->stats.commit_items_max;
+	rufd_stats.store_conflicts = c->stats.store_conflicts;
+	rufd_stats.store_unavailable = c->stats.store_unavailable;
 	pthread_mutex_unlock(&c->mu);
 	for (; items; items = next) {
 		next = items->next;

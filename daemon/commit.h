@@ -20,7 +20,11 @@ enum commit_kind {
 	COMMIT_PUT = 1, /* store an envelope (memory or spool file), queue it, sign a receipt */
 	COMMIT_ACK,     /* advance a desk's durable cursor */
 	COMMIT_AUDIT,   /* append an audit entry (event, who, message_id, queue) */
+	COMMIT_BLOB,    /* store a shared blob (blob_name, blob, blob_len) */
 };
+
+/* Times a batch is run again when another instance committed first. */
+#define COMMIT_CONFLICT_RETRIES 8
 
 struct commit_req {
 	struct commit_req *next;
@@ -48,8 +52,13 @@ struct commit_req {
 	char queue[RUF_QUEUE_NAME_MAX + 1];
 	uint64_t seq;
 
+	/* COMMIT_BLOB */
+	char blob_name[RUF_STORE_BLOB_NAME_MAX + 1];
+	uint8_t *blob; /* malloc'ed, owned by r */
+	size_t blob_len;
+
 	/* results (valid in done) */
-	int rc;           /* 0, RUF_E_NOSPC (retry later), other errors */
+	int rc;           /* 0; RUF_E_NOSPC, RUF_E_STORE_UNAVAILABLE (retry later); other errors */
 	bool duplicate;   /* PUT: the message id was already stored */
 	uint8_t *receipt; /* PUT: encoded WireReceipt, malloc'ed, owned by r */
 	size_t receipt_len;

@@ -12,15 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store.h"
 #include "util.h"
 
 enum opt_type {
-	OPT_PATH,     /* non-empty string without control characters */
-	OPT_SIZE,     /* bytes, with an optional k/m/g/t suffix (powers of 1024) */
-	OPT_UINT,     /* plain decimal number */
-	OPT_DURATION, /* ruf_parse_duration: "90", "30s", "5m", "12h", "7d" */
-	OPT_ADDR,     /* host:port, repeatable (listen) */
-	OPT_LOCALADDR /* host:port on loopback, or "" (off) */
+	OPT_PATH,      /* non-empty string without control characters */
+	OPT_SIZE,      /* bytes, with an optional k/m/g/t suffix (powers of 1024) */
+	OPT_UINT,      /* plain decimal number */
+	OPT_DURATION,  /* ruf_parse_duration: "90", "30s", "5m", "12h", "7d" */
+	OPT_ADDR,      /* host:port, repeatable (listen) */
+	OPT_LOCALADDR, /* host:port on loopback, or "" (off) */
+	OPT_WORD       /* a string that valid() accepts */
 };
 
 struct opt {
@@ -30,6 +32,8 @@ struct opt {
 	const char *def; /* parsed like a value from the file; NULL = none */
 	uint64_t min, max;
 	const char *help;
+	bool (*valid)(const char *v); /* OPT_WORD */
+	const char *what;             /* OPT_WORD: what valid() wants, for the message */
 };
 
 #define KiB (1024ull)
@@ -37,6 +41,38 @@ struct opt {
 #define GiB (1024ull * MiB)
 #define TiB (1024ull * GiB)
 #define F(m) offsetof(struct rufd_config, m)
+
+static bool
+valid_backend(const char *v)
+{
+	return strcmp(v, "lmdb") == 0 || strcmp(v, "jetstream") == 0;
+}
+
+/* Stream names: JetStream allows more, but these survive every subject and file name. */
+static bool
+valid_prefix(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n < 1 || n > 32)
+		return false;
+	for (; *v; v++)
+		if (!((*v >= 'A' && *v <= 'Z') || (*v >= '0' && *v <= '9') || *v == '_'))
+			return false;
+	return true;
+}
+
+/* Comma-separated nats://, tls:// (or bare host:port) URLs, no blanks. */
+static bool
+valid_servers(const char *v)
+{
+	if (!*v || strlen(v) > 900)
+		return false;
+	for (const char *p = v; *p; p++)
+		if (*p == ' ' || *p == '\t' || *p == '"' || *p == '\'')
+			return false;
+	return v[0] != ',' && v[strlen(v) - 1] != ',' && !strstr(v, ",,");
+}
 
 /* The one table: every option, its default and bounds (Redis's createSizeTConfig). */
 static const struct opt opts[] = {
@@ -72,6 +108,23 @@ static const struct opt opts[] = {
      "loopback address for Prometheus metrics; empty = off"},
     {"delivery_window", OPT_UINT, F(delivery_window), "16", 1, 1024,
      "unacknowledged deliveries per desk connection"},
+    {"store_backend", OPT_WORD, F(store_backend), "lmdb", 0, 0,
+     "lmdb (embedded, one instance) or jetstream (replicated, several instances)", valid_backend,
+     "lmdb or jetstream"},
+    {"jetstream_servers", OPT_WORD, F(jetstream_servers), NULL, 0, 0,
+     "jetstream: NATS servers, comma-separated nats:// or tls:// URLs", valid_servers,
+     "comma-separated URLs without blanks"},
+    {"jetstream_prefix", OPT_WORD, F(jetstream_prefix), RUF_STORE_DEFAULT_PREFIX, 0, 0,
+     "jetstream: stream name prefix, the same on every instance", valid_prefix,
+     "1..32 of A-Z 0-9 _"},
+    {"jetstream_replicas", OPT_UINT, F(jetstream_replicas), "3", 1, 5,
+     "jetstream: copies of every stream (an ack needs a majority of them)"},
+    {"jetstream_creds", OPT_PATH, F(jetstream_creds), NULL, 0, 0,
+     "jetstream: NATS credentials file, or credential:NAME (systemd)"},
+    {"jetstream_tls_ca", OPT_PATH, F(jetstream_tls_ca), NULL, 0, 0,
+     "jetstream: CA certificate for tls:// servers"},
+    {"jetstream_timeout_ms", OPT_UINT, F(jetstream_timeout_ms), "5000", 100, 600000,
+     "jetstream: wait for the cluster's answer, milliseconds"},
 };
 
 static const struct opt *
@@ -207,6 +260,12 @@ opt_set(const struct opt *o, const char *val, struct rufd_config *cfg, char *why
 	int rc;
 
 	switch (o->type) {
+	case OPT_WORD:
+		if (!o->valid(val)) {
+			snprintf(why, whylen, "%s: '%.80s' is not %s", o->name, val, o->what);
+			return RUF_E_FORMAT;
+		}
+		__attribute__((fallthrough)); /* stored like a path */
 	case OPT_PATH: {
 		char **slot = (char **)(void *)base;
 		char *dup;
@@ -287,7 +346,7 @@ rufd_config_free(struct rufd_config *cfg)
 	if (!cfg)
 		return;
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
-		if (opts[i].type == OPT_PATH) {
+		if (opts[i].type == OPT_PATH || opts[i].type == OPT_WORD) {
 			char **slot = (char **)(void *)((char *)cfg + opts[i].off);
 			free(*slot);
 			*slot = NULL;
@@ -307,7 +366,7 @@ rufd_config_parse(const char *text, size_t len, const char *name, struct rufd_co
 	bool seen[sizeof(opts) / sizeof(opts[0])] = {0};
 	char line[1024], why[256];
 	size_t pos = 0;
-	unsigned lineno = 0;
+	unsigned lineno = 0, backend_line = 0;
 	int rc = 0;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -376,6 +435,8 @@ rufd_config_parse(const char *text, size_t len, const char *name, struct rufd_co
 			goto fail;
 		}
 		seen[o - opts] = true;
+		if (strcmp(o->name, "store_backend") == 0)
+			backend_line = lineno;
 		if ((rc = opt_set(o, val, cfg, why, sizeof(why))) != 0)
 			goto fail;
 	}
@@ -384,6 +445,12 @@ rufd_config_parse(const char *text, size_t len, const char *name, struct rufd_co
 			continue;
 		if ((rc = opt_set(&opts[i], opts[i].def, cfg, why, sizeof(why))) != 0)
 			abort(); /* a default outside its own bounds is a bug */
+	}
+	if (strcmp(cfg->store_backend, "jetstream") == 0 && !cfg->jetstream_servers) {
+		lineno = backend_line;
+		snprintf(why, sizeof(why), "store_backend = jetstream needs jetstream_servers");
+		rc = RUF_E_FORMAT;
+		goto fail;
 	}
 	return 0;
 fail:

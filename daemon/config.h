@@ -44,6 +44,14 @@ struct rufd_config {
 	uint64_t clock_skew;             /* seconds */
 	struct rufd_addr metrics_listen; /* text "" = disabled */
 	uint64_t delivery_window;        /* unacked deliveries per connection */
+	/* store backend: "lmdb" (embedded) or "jetstream" (replicated, several instances) */
+	char *store_backend;
+	char *jetstream_servers; /* comma-separated nats:// or tls:// URLs */
+	char *jetstream_prefix;  /* stream name prefix */
+	uint64_t jetstream_replicas;
+	char *jetstream_creds;  /* NATS credentials file (or a systemd credential), or NULL */
+	char *jetstream_tls_ca; /* CA for tls:// servers, or NULL */
+	uint64_t jetstream_timeout_ms;
 };
 
 /*

@@ -40,6 +40,7 @@ drain_check(uv_timer_t *t)
 		return;
 	uv_timer_stop(t);
 	rufd_sessions_close_all(d, RUF_WIRE_ERR_SHUTTING_DOWN, "shutting down");
+	rufd_cluster_stop(d);
 	rufd_commit_stop(d);
 	rufd_metrics_stop(d);
 	uv_close((uv_handle_t *)&d->housekeeping, NULL);
@@ -67,6 +68,50 @@ on_term(uv_signal_t *h, int sig)
 	uv_timer_start(&d->drain, drain_check, 0, DRAIN_POLL_MS);
 }
 
+void
+rufd_ident_install(struct rufd *d, struct rufd_ident *id, const char *why)
+{
+	uint64_t old_version = d->id ? d->id->dir->version : 0;
+
+	rufd_ident_unref(d->id);
+	d->id = id;
+	d->dir_warned = 0;
+	check_directory_expiry(d);
+	rufd_commit_set_signer(d, id->sign->sk, id->server->serial);
+	log_notice("%s: directory version %llu, %zu revoked, server cert #%llu", why,
+	           (unsigned long long)id->dir->version, id->dir->n_revoked,
+	           (unsigned long long)id->server->serial);
+	/* Only a newer directory is news for connected clients: they verify a
+	 * pushed one and close the connection unless it is newer than theirs
+	 * (docs/PROTOCOL.md), so pushing the same version on every SIGHUP cut
+	 * every desk and upload. Revocations come with a newer version. */
+	if (id->dir->version > old_version)
+		rufd_sessions_reloaded(d);
+}
+
+/*
+ * On a shared store the running directory may be newer than our file (it
+ * came from another instance): keep it rather than refuse the reload of the
+ * certificates and keys. 0, or an error (the reload is refused).
+ */
+static int
+keep_running_directory(struct rufd *d, struct rufd_ident *id, ruf_diag *diag)
+{
+	ruf_directory *dir;
+	int rc;
+
+	if ((rc = ruf_directory_load_mem(d->id->dir->raw, d->id->dir->rawlen, id->root, ruf_now(),
+	                                 &dir)) != 0) {
+		ruf_diag_set(diag, "the running directory: %s", ruf_strerror(rc));
+		return rc;
+	}
+	log_notice("directory file version %llu is older than the running version %llu (from "
+	           "the cluster): keeping %llu",
+	           (unsigned long long)id->dir->version, (unsigned long long)dir->version,
+	           (unsigned long long)dir->version);
+	return rufd_ident_replace_directory(id, dir, "the running directory", diag);
+}
+
 static void
 reload(struct rufd *d)
 {
@@ -74,6 +119,7 @@ reload(struct rufd *d)
 	struct rufd_ident *id;
 	ruf_diag diag = {{0}};
 	uint64_t old_version = d->id->dir->version;
+	bool shared = strcmp(d->cfg.store_backend, "jetstream") == 0;
 
 	/* Listeners, state_dir and limits need a restart; the identity files do not. */
 	if (rufd_config_load(d->config_path, &cfg, &diag) != 0) {
@@ -90,9 +136,14 @@ reload(struct rufd *d)
 		rufd_config_free(&cfg);
 		return;
 	}
-	if (id->dir->version < old_version) {
-		log_err("reload refused: directory version %llu is older than %llu",
-		        (unsigned long long)id->dir->version, (unsigned long long)old_version);
+	if (id->dir->version < old_version &&
+	    (!shared || keep_running_directory(d, id, &diag) != 0)) {
+		if (shared)
+			log_err("reload refused: %s", diag.msg);
+		else
+			log_err("reload refused: directory version %llu is older than %llu",
+			        (unsigned long long)id->dir->version,
+			        (unsigned long long)old_version);
 		rufd_ident_free(id);
 		rufd_config_free(&cfg);
 		return;
@@ -103,20 +154,9 @@ reload(struct rufd *d)
 		rufd_commit_set_map_size(d, cfg.map_size);
 	}
 	rufd_config_free(&cfg);
-	rufd_ident_unref(d->id);
-	d->id = id;
-	d->dir_warned = 0;
-	check_directory_expiry(d);
-	rufd_commit_set_signer(d, id->sign->sk, id->server->serial);
-	log_notice("reloaded: directory version %llu, %zu revoked, server cert #%llu",
-	           (unsigned long long)id->dir->version, id->dir->n_revoked,
-	           (unsigned long long)id->server->serial);
-	/* Only a newer directory is news for connected clients: they verify a
-	 * pushed one and close the connection unless it is newer than theirs
-	 * (docs/PROTOCOL.md), so pushing the same version on every SIGHUP cut
-	 * every desk and upload. Revocations come with a newer version. */
-	if (id->dir->version > old_version)
-		rufd_sessions_reloaded(d);
+	rufd_ident_install(d, id, "reloaded");
+	/* A newer directory given to this instance goes to the others too. */
+	rufd_cluster_sync_directory(d);
 }
 
 static void
@@ -176,6 +216,8 @@ on_housekeeping(uv_timer_t *t)
 	if (d->draining)
 		return;
 	check_directory_expiry(d);
+	/* A directory the cluster could not take yet is offered again. */
+	rufd_cluster_sync_directory(d);
 	if (d->housekeeping_busy)
 		return;
 	d->housekeeping_busy = true;
@@ -195,9 +237,22 @@ store_open(struct rufd *d)
 
 	snprintf(store_path, sizeof(store_path), "%s/store", d->cfg.state_dir);
 	so.map_size = d->cfg.map_size;
-	if ((rc = ruf_store_open("lmdb", store_path, &so, &diag, &d->store)) != 0)
-		log_err("store %s: %s%s%s", store_path, ruf_strerror(rc), diag.msg[0] ? ": " : "",
-		        diag.msg);
+	/* jetstream: the streams on the cluster are the truth, store_path their local view. */
+	so.servers = d->cfg.jetstream_servers;
+	so.prefix = d->cfg.jetstream_prefix;
+	so.replicas = (unsigned)d->cfg.jetstream_replicas;
+	so.creds = d->cfg.jetstream_creds;
+	so.tls_ca = d->cfg.jetstream_tls_ca;
+	so.timeout_ms = (unsigned)d->cfg.jetstream_timeout_ms;
+	if ((rc = ruf_store_open(d->cfg.store_backend, store_path, &so, &diag, &d->store)) != 0)
+		log_err("store %s (%s): %s%s%s", store_path, d->cfg.store_backend,
+		        rc == RUF_E_NOTFOUND ? "this build has no such store backend"
+		                             : ruf_strerror(rc),
+		        diag.msg[0] ? ": " : "", diag.msg);
+	else if (strcmp(d->cfg.store_backend, "lmdb") != 0)
+		log_notice("store: %s on %s, prefix %s, %llu replicas", d->cfg.store_backend,
+		           d->cfg.jetstream_servers, d->cfg.jetstream_prefix,
+		           (unsigned long long)d->cfg.jetstream_replicas);
 	return rc;
 }
 
@@ -260,7 +315,7 @@ rufd_run(struct rufd *d)
 	uv_timer_init(d->loop, &d->drain);
 	d->housekeeping.data = d->drain.data = d;
 	uv_timer_start(&d->housekeeping, on_housekeeping, HOUSEKEEPING_MS, HOUSEKEEPING_MS);
-	if (rufd_listen(d) != 0 || rufd_metrics_start(d) != 0) {
+	if (rufd_cluster_start(d) != 0 || rufd_listen(d) != 0 || rufd_metrics_start(d) != 0) {
 		on_term(&d->sig_term, 0);
 	} else {
 		log_notice("rufd started: directory version %llu, server cert #%llu",

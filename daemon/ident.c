@@ -35,6 +35,32 @@ rufd_ident_unref(struct rufd_ident *id)
 		rufd_ident_free(id);
 }
 
+/* The directory must name our Noise key, as the current or the next one. */
+static int
+check_directory_key(const struct rufd_ident *id, const ruf_directory *dir)
+{
+	if (sodium_memcmp(dir->hq.noise_pk, id->kx->pk, RUF_KX_PK_BYTES) == 0)
+		return 0;
+	if (dir->hq.has_next &&
+	    sodium_memcmp(dir->hq.next_noise_pk, id->kx->pk, RUF_KX_PK_BYTES) == 0)
+		return 0;
+	return RUF_E_INVAL;
+}
+
+int
+rufd_ident_replace_directory(struct rufd_ident *id, ruf_directory *dir, const char *what,
+                             ruf_diag *d)
+{
+	if (check_directory_key(id, dir) != 0) {
+		ruf_diag_set(d, "%s names another server key than this server's", what);
+		ruf_directory_free(dir);
+		return RUF_E_INVAL;
+	}
+	ruf_directory_free(id->dir);
+	id->dir = dir;
+	return 0;
+}
+
 int
 rufd_ident_load(const struct rufd_config *cfg, struct rufd_ident **out, ruf_diag *d)
 {
@@ -81,9 +107,7 @@ rufd_ident_load(const struct rufd_config *cfg, struct rufd_ident **out, ruf_diag
 		ruf_diag_set(d, "directory %s: %s", cfg->directory, ruf_strerror(rc));
 		goto fail;
 	}
-	if (sodium_memcmp(id->dir->hq.noise_pk, id->kx->pk, RUF_KX_PK_BYTES) != 0 &&
-	    !(id->dir->hq.has_next &&
-	      sodium_memcmp(id->dir->hq.next_noise_pk, id->kx->pk, RUF_KX_PK_BYTES) == 0)) {
+	if (check_directory_key(id, id->dir) != 0) {
 		rc = RUF_E_INVAL;
 		ruf_diag_set(d, "directory %s names another server key than server_cert %s",
 		             cfg->directory, cfg->server_cert);

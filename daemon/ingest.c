@@ -34,6 +34,7 @@
 
 #define RETRY_BUSY_S 5
 #define RETRY_NOSPC_S 60
+#define RETRY_UNAVAILABLE_S 10 /* replicated store without quorum: another instance may do */
 
 struct ingest {
 	struct session *s;
@@ -182,6 +183,9 @@ on_committed(struct commit_req *r)
 		if (r->rc == RUF_E_NOSPC) {
 			log_warnx("store full: %s %s told to retry later", s->peer, s->who);
 			send_nack(s, r->message_id, RUF_WIRE_NACK_RETRY_LATER, RETRY_NOSPC_S);
+		} else if (r->rc == RUF_E_STORE_UNAVAILABLE) {
+			log_warnx("store unavailable: %s %s told to retry later", s->peer, s->who);
+			send_nack(s, r->message_id, RUF_WIRE_NACK_RETRY_LATER, RETRY_UNAVAILABLE_S);
 		} else if (r->rc != 0) {
 			send_nack(s, r->message_id, RUF_WIRE_NACK_RETRY_LATER, RETRY_BUSY_S);
 		} else if (r->duplicate && memcmp(r->rec.hash, r->hash, sizeof(r->hash)) != 0) {
@@ -495,6 +499,11 @@ on_offer(struct session *s, struct ingest *g, const struct ruf_wire_frame *f)
 	}
 	if (busy_elsewhere(s, f->u.offer.message_id)) {
 		send_nack(s, f->u.offer.message_id, RUF_WIRE_NACK_RETRY_LATER, RETRY_BUSY_S);
+		return;
+	}
+	if (!ruf_store_available(s->d->store)) {
+		/* Nothing could be acknowledged now: do not take the upload either. */
+		send_nack(s, f->u.offer.message_id, RUF_WIRE_NACK_RETRY_LATER, RETRY_UNAVAILABLE_S);
 		return;
 	}
 	memcpy(g->id, f->u.offer.message_id, sizeof(g->id));

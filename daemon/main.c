@@ -108,6 +108,10 @@ main(int argc, char *argv[])
 		fprintf(stderr, "rufd: server_key: %s\n", diag.msg);
 		goto out_cfg;
 	}
+	if ((rc = rufd_credential_resolve(&d.cfg.jetstream_creds, &diag)) != 0) {
+		fprintf(stderr, "rufd: jetstream_creds: %s\n", diag.msg);
+		goto out_cfg;
+	}
 	if ((rc = rufd_ident_load(&d.cfg, &d.id, &diag)) != 0) {
 		fprintf(stderr, "rufd: %s\n", diag.msg);
 		goto out_cfg;

@@ -140,6 +140,23 @@ render(struct rufd *d, struct buf *b)
 	}
 	bprintf(b, "# TYPE rufd_directory_version gauge\nrufd_directory_version %llu\n",
 	        U(d->id->dir->version));
+	/* The store's side: several instances on one replicated store. */
+	bprintf(b, "# TYPE rufd_store_info gauge\nrufd_store_info{backend=\"%s\"} 1\n",
+	        d->cfg.store_backend);
+	bprintf(b, "# TYPE rufd_store_available gauge\nrufd_store_available %d\n",
+	        d->store ? ruf_store_available(d->store) : 0);
+	bprintf(b, "# TYPE rufd_store_conflicts_total counter\nrufd_store_conflicts_total %llu\n",
+	        U(s->store_conflicts));
+	bprintf(b,
+	        "# TYPE rufd_store_unavailable_total counter\n"
+	        "rufd_store_unavailable_total %llu\n",
+	        U(s->store_unavailable));
+	bprintf(b, "# TYPE rufd_cluster_notes_total counter\nrufd_cluster_notes_total %llu\n",
+	        U(s->cluster_notes));
+	bprintf(b,
+	        "# TYPE rufd_directory_shared_total counter\n"
+	        "rufd_directory_shared_total %llu\n",
+	        U(s->directory_shared));
 }
 
 static void

@@ -34,6 +34,11 @@ struct rufd_stats {
 	/* from the commit worker */
 	uint64_t commits, commit_items, commit_failures;
 	uint64_t commit_usec_total, commit_usec_max, commit_items_max;
+	uint64_t store_conflicts;   /* batches run again: another instance committed first */
+	uint64_t store_unavailable; /* batches refused: no quorum / cluster unreachable */
+	/* several instances (cluster.c), loop thread */
+	uint64_t cluster_notes;    /* commits of other instances applied to our view */
+	uint64_t directory_shared; /* directories taken from or given to the other instances */
 };
 
 extern struct rufd_stats rufd_stats;

@@ -22,6 +22,7 @@
 struct session;
 struct rufd_commit;
 struct rufd_metrics;
+struct rufd_cluster;
 
 /* The files a SIGHUP reloads, swapped as a whole (never half-updated). */
 struct rufd_ident {
@@ -51,6 +52,7 @@ struct rufd {
 	ruf_store *store;
 	struct rufd_commit *commit;
 	struct rufd_metrics *metrics;
+	struct rufd_cluster *cluster; /* the store's notes (cluster.c) */
 	char spool_dir[512];
 	uv_timer_t housekeeping; /* spool expiry */
 	uv_timer_t drain;        /* SIGTERM: waits for in-flight commits */
@@ -73,6 +75,19 @@ int rufd_audit_check(struct rufd *d);
  * reason in d.
  */
 int rufd_ident_load(const struct rufd_config *cfg, struct rufd_ident **out, ruf_diag *d);
+/*
+ * Puts dir (taken: freed on error too) in place of id's directory once it
+ * names id's Noise key (current or next); what names dir in the message.
+ * 0 or RUF_E_INVAL. Only on an id nobody else holds yet.
+ */
+int rufd_ident_replace_directory(struct rufd_ident *id, ruf_directory *dir, const char *what,
+                                 ruf_diag *d);
+/*
+ * Makes id the running identity (loop thread): the receipt signer follows,
+ * sessions of revoked certificates close, the others get the directory.
+ * why is logged ("reloaded").
+ */
+void rufd_ident_install(struct rufd *d, struct rufd_ident *id, const char *why);
 /* Frees id regardless of references (start-up and exit only). Accepts NULL. */
 void rufd_ident_free(struct rufd_ident *id);
 /* Reference counting for jobs that use an identity while SIGHUP may swap it. */
@@ -90,6 +105,16 @@ void rufd_session_accept(struct rufd *d, uv_stream_t *server);
 void rufd_sessions_close_all(struct rufd *d, uint32_t code, const char *why);
 /* After a reload: closes sessions of revoked certs, pushes the directory. */
 void rufd_sessions_reloaded(struct rufd *d);
+/*
+ * Several instances on a replicated store (cluster.c): the store's notes
+ * reach the loop; other instances' entries are pushed to our desks; the
+ * directory is shared as the store blob "directory" (the newer one wins).
+ * start: after the commit worker; stop: before it.
+ */
+int rufd_cluster_start(struct rufd *d);
+void rufd_cluster_stop(struct rufd *d);
+/* Adopts the store's directory if newer, or shares ours if the store's is older. */
+void rufd_cluster_sync_directory(struct rufd *d);
 /* After a commit appended to queues: pushes to desks subscribed to them. */
 void rufd_delivery_notify(struct rufd *d, const char (*queues)[RUF_QUEUE_NAME_MAX + 1], size_t n);
 

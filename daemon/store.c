@@ -8,6 +8,9 @@
 
 static const struct ruf_store_backend *const backends[] = {
     &ruf__store_lmdb,
+#ifdef RUF_HAVE_JETSTREAM
+    &ruf__store_jetstream,
+#endif
 };
 
 int
@@ -203,6 +206,59 @@ ruf_store_audit_verify(ruf_store *s, uint64_t *n_entries, ruf_diag *d)
 	if (n_entries != NULL)
 		*n_entries = 0;
 	return s->be->audit_verify(s, n_entries, d);
+}
+
+static bool
+blob_name_ok(const char *name)
+{
+	size_t i, n;
+
+	if (name == NULL)
+		return false;
+	n = strnlen(name, RUF_STORE_BLOB_NAME_MAX + 1);
+	if (n == 0 || n > RUF_STORE_BLOB_NAME_MAX)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return false;
+	}
+	return true;
+}
+
+int
+ruf_store_blob_put(ruf_store_batch *b, const char *name, const uint8_t *data, size_t len)
+{
+	if (b == NULL || !blob_name_ok(name) || data == NULL || len == 0 ||
+	    len > RUF_STORE_BLOB_MAX)
+		return RUF_E_INVAL;
+	return b->s->be->blob_put(b, name, data, len);
+}
+
+int
+ruf_store_blob_get(ruf_store *s, const char *name, uint8_t **data, size_t *len)
+{
+	if (s == NULL || !blob_name_ok(name) || data == NULL || len == NULL)
+		return RUF_E_INVAL;
+	*data = NULL;
+	*len = 0;
+	return s->be->blob_get(s, name, data, len);
+}
+
+void
+ruf_store_set_notify(ruf_store *s, ruf_store_notify_cb cb, void *ctx)
+{
+	if (s != NULL && s->be->set_notify != NULL)
+		s->be->set_notify(s, cb, ctx);
+}
+
+int
+ruf_store_available(ruf_store *s)
+{
+	if (s == NULL)
+		return 0;
+	return s->be->available != NULL ? s->be->available(s) : 1;
 }
 
 const char *

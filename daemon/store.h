@@ -11,8 +11,8 @@
  *   - durable per-desk cursors: (desk serial, queue) -> last acknowledged seq;
  *   - a hash-chained audit log (received, routed, delivered, acknowledged).
  *
- * Backends are chosen by name at open time ("lmdb" today; a replicated
- * "jetstream" later), the way OpenSMTPD picks queue_fs or queue_ram: routing
+ * Backends are chosen by name at open time ("lmdb", or the replicated
+ * "jetstream" when built with libnats), the way OpenSMTPD picks queue_fs or queue_ram: routing
  * and protocol code only ever see this header.
  *
  * Threads: writes go through a batch, and ONE thread at a time may hold a
@@ -34,6 +34,16 @@
  * does not know: rufd must refuse to start rather than guess.
  * RUF_E_STORE_AUDIT when the audit hash chain does not verify. RUF_E_FORMAT
  * when a stored record is malformed.
+ *
+ * Replicated backend ("jetstream", docs/STORE.md): ruf_store_batch_commit
+ * returns 0 only once the batch is stored on a quorum of the cluster and in
+ * the local view. RUF_E_STORE_CONFLICT: another instance committed first;
+ * nothing of the batch is kept and the caller redoes the whole batch (a new
+ * batch_begin catches up first, so its puts may now be duplicates).
+ * RUF_E_STORE_UNAVAILABLE: the cluster is unreachable or has no quorum;
+ * nothing is acknowledged (the batch may still become visible later if the
+ * cluster stored it after all, exactly once, by message id): retry later.
+ * Reads never touch the network.
  */
 #ifndef RUF_STORE_H
 #define RUF_STORE_H
@@ -56,9 +66,25 @@
 typedef struct ruf_store ruf_store;
 typedef struct ruf_store_batch ruf_store_batch;
 
+#define RUF_STORE_BLOB_NAME_MAX 64        /* [a-z0-9._-]{1,64} */
+#define RUF_STORE_BLOB_MAX (1u << 20)     /* bytes */
+#define RUF_STORE_DEFAULT_PREFIX "RUF"    /* jetstream: stream name prefix */
+#define RUF_STORE_DEFAULT_REPLICAS 3      /* jetstream: copies of every stream */
+#define RUF_STORE_DEFAULT_TIMEOUT_MS 5000 /* jetstream: publish / ack wait */
+
 struct ruf_store_opts {
 	uint64_t map_size;    /* bytes the store may grow to; 0: RUF_STORE_DEFAULT_MAP_SIZE */
 	unsigned max_readers; /* concurrent read snapshots; 0: backend default (126) */
+	/*
+	 * "jetstream" only (LMDB ignores them). The path given to
+	 * ruf_store_open holds this instance's local view of the streams.
+	 */
+	const char *servers; /* comma-separated nats:// (or tls://) URLs; required */
+	const char *prefix;  /* stream prefix [A-Z0-9_]{1,32}; NULL: RUF_STORE_DEFAULT_PREFIX */
+	unsigned replicas;   /* stream replicas 1..5; 0: RUF_STORE_DEFAULT_REPLICAS */
+	const char *creds;   /* NATS credentials file, or NULL */
+	const char *tls_ca;  /* CA file for tls:// servers, or NULL */
+	unsigned timeout_ms; /* publish / ack / fetch timeout; 0: RUF_STORE_DEFAULT_TIMEOUT_MS */
 };
 
 /*
@@ -199,6 +225,57 @@ int ruf_store_batch_commit(ruf_store_batch *b);
 
 /* Discards b's writes and frees it (NULL allowed). */
 void ruf_store_batch_abort(ruf_store_batch *b);
+
+/*
+ * Stores a small named blob shared by every instance on the same store
+ * (rufd keeps the signed directory as "directory"), replacing any earlier
+ * value when the batch commits. name matches [a-z0-9._-]{1,64}; len is
+ * 1..RUF_STORE_BLOB_MAX (data copied). Returns 0, RUF_E_INVAL, or a
+ * batch-killing error.
+ */
+int ruf_store_blob_put(ruf_store_batch *b, const char *name, const uint8_t *data, size_t len);
+
+/*
+ * Copies blob name into *data (malloc'ed, the caller frees it) and *len.
+ * Returns 0, RUF_E_NOTFOUND, RUF_E_INVAL, RUF_E_NOMEM, or RUF_E_FORMAT.
+ */
+int ruf_store_blob_get(ruf_store *s, const char *name, uint8_t **data, size_t *len);
+
+/* ---- several instances on one replicated store ("jetstream") ---- */
+
+enum {
+	RUF_STORE_NOTE_QUEUES = 1, /* another instance's entries are readable: queues grew */
+	RUF_STORE_NOTE_BLOB = 2,   /* another instance changed blob `blob` */
+	RUF_STORE_NOTE_STATE = 3,  /* writes became (un)available: `available` */
+};
+
+struct ruf_store_note {
+	int kind;                                     /* RUF_STORE_NOTE_* */
+	const char (*queues)[RUF_QUEUE_NAME_MAX + 1]; /* QUEUES: the queues that grew */
+	size_t n_queues;
+	const char *blob; /* BLOB: its name */
+	bool available;   /* STATE: true when writes can succeed again */
+};
+
+/*
+ * Called on a store thread (never the caller's, never inside a batch of
+ * the caller) with n valid during the call only; keep it short (rufd
+ * signals a uv_async). LMDB never calls it.
+ */
+typedef void (*ruf_store_notify_cb)(void *ctx, const struct ruf_store_note *n);
+
+/*
+ * Sets (cb NULL: clears) the callback. A call running on the store thread
+ * has finished when this returns, so ctx may be freed after clearing.
+ */
+void ruf_store_set_notify(ruf_store *s, ruf_store_notify_cb cb, void *ctx);
+
+/*
+ * 1 when writes can succeed now (a quorum of the cluster answered
+ * recently), 0 when a commit would return RUF_E_STORE_UNAVAILABLE. Never
+ * blocks. LMDB: always 1.
+ */
+int ruf_store_available(ruf_store *s);
 
 /* ---- reading: each call is one consistent read-only snapshot ---- */
 

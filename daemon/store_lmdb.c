@@ -10,6 +10,8 @@
  *   qhead      queue -> u64be last seq
  *   cursors    u64be desk serial || queue -> cursor record
  *   audit      u64be n -> audit record
+ *   blobs      name -> bytes (ruf_store_blob_put; created when missing, so
+ *              a store written before blobs existed opens unchanged)
  *
  * Durability comes from LMDB's default: mdb_txn_commit writes the data
  * pages, fsyncs, then writes and fsyncs the meta page. MDB_NOSYNC,
@@ -31,10 +33,20 @@
 #include "store_backend.h"
 #include "store_record.h"
 
-enum { DBI_INFO, DBI_ENVELOPES, DBI_META, DBI_QUEUES, DBI_QHEAD, DBI_CURSORS, DBI_AUDIT, DBI_N };
+enum {
+	DBI_INFO,
+	DBI_ENVELOPES,
+	DBI_META,
+	DBI_QUEUES,
+	DBI_QHEAD,
+	DBI_CURSORS,
+	DBI_AUDIT,
+	DBI_BLOBS,
+	DBI_N
+};
 
 static const char *const dbi_names[DBI_N] = {
-    "info", "envelopes", "meta", "queues", "qhead", "cursors", "audit",
+    "info", "envelopes", "meta", "queues", "qhead", "cursors", "audit", "blobs",
 };
 
 struct lmdb_batch {
@@ -927,6 +939,122 @@ out_txn:
 	return rc;
 }
 
+/* ---- blobs ---- */
+
+static int
+lmdb_blob_put(ruf_store_batch *bb, const char *name, const uint8_t *data, size_t len)
+{
+	struct lmdb_batch *b = LB(bb);
+	MDB_val k = {strlen(name), (void *)name}, v = {len, (void *)data};
+	int rc;
+
+	if (b->err != 0)
+		return b->err;
+	if ((rc = mdb_put(b->txn, LS(bb->s)->dbi[DBI_BLOBS], &k, &v, 0)) != 0)
+		return batch_fail(b, mdb_err(rc));
+	return 0;
+}
+
+static int
+lmdb_blob_get(ruf_store *s, const char *name, uint8_t **data, size_t *len)
+{
+	struct lmdb_store *ls = LS(s);
+	MDB_val k = {strlen(name), (void *)name}, v;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = rd_begin(ls, &txn)) != 0)
+		return rc;
+	rc = mdb_err(mdb_get(txn, ls->dbi[DBI_BLOBS], &k, &v));
+	if (rc == 0 && (v.mv_size == 0 || v.mv_size > RUF_STORE_BLOB_MAX))
+		rc = RUF_E_FORMAT;
+	if (rc == 0 && (*data = malloc(v.mv_size)) == NULL)
+		rc = RUF_E_NOMEM;
+	if (rc == 0) {
+		memcpy(*data, v.mv_data, v.mv_size);
+		*len = v.mv_size;
+	}
+	rd_end(ls, txn);
+	return rc;
+}
+
+/* ---- for the jetstream backend's local view ---- */
+
+int
+ruf__store_lmdb_info_get(ruf_store *s, const char *key, void *buf, size_t cap, size_t *len)
+{
+	struct lmdb_store *ls = LS(s);
+	MDB_val k = {strlen(key), (void *)key}, v;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = rd_begin(ls, &txn)) != 0)
+		return rc;
+	rc = mdb_err(mdb_get(txn, ls->dbi[DBI_INFO], &k, &v));
+	if (rc == 0 && v.mv_size > cap)
+		rc = RUF_E_TOO_LARGE;
+	if (rc == 0) {
+		memcpy(buf, v.mv_data, v.mv_size);
+		*len = v.mv_size;
+	}
+	rd_end(ls, txn);
+	return rc;
+}
+
+int
+ruf__store_lmdb_info_put(ruf_store_batch *bb, const char *key, const void *val, size_t len)
+{
+	struct lmdb_batch *b = LB(bb);
+	MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)val};
+	int rc;
+
+	if (b->err != 0)
+		return b->err;
+	if ((rc = mdb_put(b->txn, LS(bb->s)->dbi[DBI_INFO], &k, &v, 0)) != 0)
+		return batch_fail(b, mdb_err(rc));
+	return 0;
+}
+
+int
+ruf__store_lmdb_info_get_u64(ruf_store *s, const char *key, uint64_t *v)
+{
+	uint8_t b[8];
+	size_t n = 0;
+	int rc = ruf__store_lmdb_info_get(s, key, b, sizeof(b), &n);
+
+	if (rc == 0 && n != sizeof(b))
+		rc = RUF_E_FORMAT;
+	if (rc == 0)
+		*v = get_be64(b);
+	return rc == RUF_E_TOO_LARGE ? RUF_E_FORMAT : rc;
+}
+
+int
+ruf__store_lmdb_info_put_u64(ruf_store_batch *b, const char *key, uint64_t v)
+{
+	uint8_t buf[8];
+
+	put_be64(buf, v);
+	return ruf__store_lmdb_info_put(b, key, buf, sizeof(buf));
+}
+
+int
+ruf__store_lmdb_batch_envelope(ruf_store_batch *bb, const uint8_t *message_id, const uint8_t **p,
+                               size_t *len)
+{
+	struct lmdb_batch *b = LB(bb);
+	MDB_val k = {RUF_STORE_MSGID_BYTES, (void *)message_id}, v;
+	int rc;
+
+	if (b->err != 0)
+		return b->err;
+	if ((rc = mdb_get(b->txn, LS(bb->s)->dbi[DBI_ENVELOPES], &k, &v)) != 0)
+		return mdb_err(rc);
+	*p = v.mv_data;
+	*len = v.mv_size;
+	return 0;
+}
+
 const struct ruf_store_backend ruf__store_lmdb = {
     .name = "lmdb",
     .open = lmdb_open,
@@ -946,4 +1074,6 @@ const struct ruf_store_backend ruf__store_lmdb = {
     .cursor = lmdb_cursor,
     .stats = lmdb_stats,
     .audit_verify = lmdb_audit_verify,
+    .blob_put = lmdb_blob_put,
+    .blob_get = lmdb_blob_get,
 };

@@ -560,6 +560,72 @@ fail:
 	return rc;
 }
 
+int
+ruf_client_split_hostport(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
+{
+	const char *colon, *h = addr;
+	size_t n;
+
+	if (addr[0] == '[') {
+		const char *end = strchr(addr, ']');
+		if (end == NULL || end[1] != ':')
+			return RUF_E_INVAL;
+		h = addr + 1;
+		n = (size_t)(end - h);
+		colon = end + 1;
+	} else {
+		if ((colon = strrchr(addr, ':')) == NULL)
+			return RUF_E_INVAL;
+		n = (size_t)(colon - addr);
+	}
+	if (n == 0 || n >= hostlen || colon[1] == '\0' || strlen(colon + 1) >= portlen)
+		return RUF_E_INVAL;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	memcpy(port, colon + 1, strlen(colon + 1) + 1);
+	return 0;
+}
+
+int
+ruf_client_connect_any(const char *const *addrs, size_t n, size_t first,
+                       const struct ruf_client_identity *id, const struct ruf_client_options *opt,
+                       ruf_client **out, size_t *used, ruf_diag *d)
+{
+	char why[sizeof(d->msg)] = "";
+	size_t wlen = 0;
+	int rc = RUF_E_NET_CONNECT;
+
+	*out = NULL;
+	if (addrs == NULL || n == 0)
+		return RUF_E_INVAL;
+	for (size_t k = 0; k < n; k++) {
+		size_t i = (first + k) % n;
+		char host[256], port[16];
+		ruf_diag one = {{0}};
+
+		if (ruf_client_split_hostport(addrs[i], host, sizeof(host), port, sizeof(port)) !=
+		    0) {
+			rc = RUF_E_NET_CONNECT;
+			snprintf(one.msg, sizeof(one.msg), "not HOST:PORT");
+		} else if ((rc = ruf_client_connect(host, port, id, opt, out, &one)) == 0) {
+			if (used != NULL)
+				*used = i;
+			return 0;
+		} else if (rc == RUF_E_INVAL || rc == RUF_E_NOMEM) {
+			ruf_diag_set(d, "%s", one.msg);
+			return rc;
+		}
+		if (wlen < sizeof(why)) {
+			int m =
+			    snprintf(why + wlen, sizeof(why) - wlen, "%s%s: %s%s%s", k ? "; " : "",
+			             addrs[i], ruf_strerror(rc), one.msg[0] ? ": " : "", one.msg);
+			wlen += m > 0 ? (size_t)m : 0;
+		}
+	}
+	ruf_diag_set(d, "%s", why);
+	return rc;
+}
+
 void
 ruf_client_close(ruf_client *c)
 {

@@ -75,6 +75,30 @@ int ruf_client_connect(const char *host, const char *port, const struct ruf_clie
                        const struct ruf_client_options *opt, ruf_client **out, ruf_diag *d)
     __attribute__((warn_unused_result));
 
+/*
+ * Splits "host:port" or "[IPv6]:port" into host (hostlen bytes) and port
+ * (portlen bytes). 0, or RUF_E_INVAL when it is not of that form or does
+ * not fit.
+ */
+int ruf_client_split_hostport(const char *addr, char *host, size_t hostlen, char *port,
+                              size_t portlen);
+
+/*
+ * Several HQ instances (the directory's hq.addresses, "host:port" each):
+ * tries addrs[first], addrs[first + 1], ... (wrapping round, each once)
+ * with ruf_client_connect and keeps the first that completes the
+ * handshake; *used (may be NULL) is its index. A malformed address is
+ * skipped like one that does not answer. A rufd that refuses us
+ * (RUF_E_WIRE_HANDSHAKE) is tried past too: another instance may run
+ * with a newer directory. Local errors (RUF_E_INVAL for our identity,
+ * RUF_E_NOMEM) stop at once. Otherwise the last address's error is
+ * returned, with every address's failure in d ("a: why; b: why").
+ */
+int ruf_client_connect_any(const char *const *addrs, size_t n, size_t first,
+                           const struct ruf_client_identity *id,
+                           const struct ruf_client_options *opt, ruf_client **out, size_t *used,
+                           ruf_diag *d) __attribute__((warn_unused_result));
+
 /* Closes the connection and frees c (and any directory not taken). Accepts NULL. */
 void ruf_client_close(ruf_client *c);
 

@@ -81,6 +81,8 @@
 	X(REPORT, "report is invalid")                                                             \
 	/* store */                                                                                \
 	X(STORE_AUDIT, "store audit log hash chain does not verify")                               \
+	X(STORE_CONFLICT, "another instance wrote to the store first: redo the batch")             \
+	X(STORE_UNAVAILABLE, "the replicated store is unreachable or has no quorum: retry later")  \
 	/* wire protocol and network client */                                                     \
 	X(WIRE_PROTOCOL, "the peer broke the wire protocol")                                       \
 	X(WIRE_HANDSHAKE, "the server refused the connection or is not the pinned HQ server")      \

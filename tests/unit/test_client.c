@@ -663,6 +663,83 @@ test_client_reports_connection_failures(void **state)
 }
 
 static void
+test_client_split_hostport_refuses_what_is_not_host_port(void **state)
+{
+	char host[16], port[8];
+
+	(void)state;
+	assert_int_equal(
+	    ruf_client_split_hostport("hq.example:7443", host, sizeof(host), port, sizeof(port)),
+	    0);
+	assert_string_equal(host, "hq.example");
+	assert_string_equal(port, "7443");
+	assert_int_equal(
+	    ruf_client_split_hostport("[::1]:7443", host, sizeof(host), port, sizeof(port)), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(ruf_client_split_hostport("hq", host, sizeof(host), port, sizeof(port)),
+	                 RUF_E_INVAL);
+	assert_int_equal(ruf_client_split_hostport("hq:", host, sizeof(host), port, sizeof(port)),
+	                 RUF_E_INVAL);
+	assert_int_equal(ruf_client_split_hostport(":1", host, sizeof(host), port, sizeof(port)),
+	                 RUF_E_INVAL);
+	assert_int_equal(
+	    ruf_client_split_hostport("[::1:7", host, sizeof(host), port, sizeof(port)),
+	    RUF_E_INVAL);
+	assert_int_equal(ruf_client_split_hostport("a-very-long-host-name:1", host, sizeof(host),
+	                                           port, sizeof(port)),
+	                 RUF_E_INVAL);
+	assert_int_equal(
+	    ruf_client_split_hostport("hq:123456789", host, sizeof(host), port, sizeof(port)),
+	    RUF_E_INVAL);
+}
+
+static void
+test_client_connect_any_fails_over_to_the_next_instance_in_order(void **state)
+{
+	struct srv dead, live;
+	ruf_client *c = NULL;
+	ruf_diag d = {{0}};
+	struct ruf_client_identity id = {.cert = F.dev_raw,
+	                                 .cert_len = F.dev_len,
+	                                 .kx_sk = dev_kx_sk,
+	                                 .root = F.root,
+	                                 .directory = dir1};
+	struct ruf_client_options o = {.io_timeout_ms = 10000, .now = FX_NOW};
+	char a_dead[32], a_live[32];
+	const char *addrs[3] = {a_dead, "no-port", a_live};
+	size_t used = 99;
+
+	(void)state;
+	srv_start(&live, M_RECEIPT, 2, 1, 0);
+	srv_start(&dead, M_RECEIPT, 0, 1, 0);
+	srv_stop(&dead); /* nobody listens there now (and live holds its own port) */
+	snprintf(a_dead, sizeof(a_dead), "127.0.0.1:%u", dead.port);
+	snprintf(a_live, sizeof(a_live), "127.0.0.1:%u", live.port);
+	/* In order: the dead one, the malformed one, then the live one. */
+	assert_int_equal(ruf_client_connect_any(addrs, 3, 0, &id, &o, &c, &used, &d), 0);
+	assert_int_equal(used, 2);
+	assert_int_equal(ruf_client_ping(c, &d), 0);
+	ruf_client_close(c);
+	/* Starting at the one that answered last: straight there. */
+	assert_int_equal(ruf_client_connect_any(addrs, 3, 2, &id, &o, &c, &used, &d), 0);
+	assert_int_equal(used, 2);
+	ruf_client_close(c);
+	srv_stop(&live);
+	assert_int_equal(live.handshakes, 2);
+	/* Every instance down: a network error naming each address. */
+	addrs[2] = a_dead;
+	assert_int_equal(ruf_client_connect_any(addrs, 3, 1, &id, &o, &c, &used, &d),
+	                 RUF_E_NET_CONNECT);
+	assert_null(c);
+	assert_non_null(strstr(d.msg, "no-port: "));
+	assert_non_null(strstr(d.msg, a_dead));
+	/* Our own identity broken: no use trying the others. */
+	id.kx_sk = desk_kx_sk;
+	assert_int_equal(ruf_client_connect_any(addrs, 3, 0, &id, &o, &c, &used, &d), RUF_E_INVAL);
+	assert_int_equal(ruf_client_connect_any(addrs, 0, 0, &id, &o, &c, &used, &d), RUF_E_INVAL);
+}
+
+static void
 progress_cb(void *arg, uint64_t done, uint64_t total)
 {
 	uint64_t *calls = arg;
@@ -959,6 +1036,8 @@ main(void)
 	    cmocka_unit_test(test_client_takes_a_duplicates_receipt_without_uploading),
 	    cmocka_unit_test(test_client_stops_on_a_nack_before_the_last_chunk),
 	    cmocka_unit_test(test_client_answers_pings_and_keeps_directory_updates_midstream),
+	    cmocka_unit_test(test_client_split_hostport_refuses_what_is_not_host_port),
+	    cmocka_unit_test(test_client_connect_any_fails_over_to_the_next_instance_in_order),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

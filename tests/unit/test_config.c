@@ -81,6 +81,57 @@ test_config_reads_values_comments_and_units(void **state)
 }
 
 static void
+test_config_store_backend_defaults_to_lmdb_and_reads_jetstream_keys(void **state)
+{
+	struct rufd_config cfg;
+	ruf_diag d = {{0}};
+	const char *text = "store_backend = jetstream\n"
+	                   "jetstream_servers = nats://10.0.0.1:4222,tls://ny.example:4222\n"
+	                   "jetstream_prefix = RUF_HQ\n"
+	                   "jetstream_replicas = 5\n"
+	                   "jetstream_creds = /etc/ruf/rufd.creds\n"
+	                   "jetstream_tls_ca = /etc/ruf/nats-ca.pem\n"
+	                   "jetstream_timeout_ms = 2500\n";
+
+	(void)state;
+	assert_int_equal(parse("", &cfg, &d), 0);
+	assert_string_equal(cfg.store_backend, "lmdb");
+	assert_null(cfg.jetstream_servers);
+	assert_string_equal(cfg.jetstream_prefix, "RUF");
+	assert_int_equal(cfg.jetstream_replicas, 3);
+	assert_null(cfg.jetstream_creds);
+	assert_null(cfg.jetstream_tls_ca);
+	assert_int_equal(cfg.jetstream_timeout_ms, 5000);
+	rufd_config_free(&cfg);
+
+	assert_int_equal(parse(text, &cfg, &d), 0);
+	assert_string_equal(cfg.store_backend, "jetstream");
+	assert_string_equal(cfg.jetstream_servers, "nats://10.0.0.1:4222,tls://ny.example:4222");
+	assert_string_equal(cfg.jetstream_prefix, "RUF_HQ");
+	assert_int_equal(cfg.jetstream_replicas, 5);
+	assert_string_equal(cfg.jetstream_creds, "/etc/ruf/rufd.creds");
+	assert_string_equal(cfg.jetstream_tls_ca, "/etc/ruf/nats-ca.pem");
+	assert_int_equal(cfg.jetstream_timeout_ms, 2500);
+	rufd_config_free(&cfg);
+}
+
+static void
+test_config_rejects_bad_store_settings(void **state)
+{
+	(void)state;
+	expect_error("store_backend = redis\n", "rufd.conf:1: store_backend: 'redis' is not lmdb");
+	expect_error("map_size = 1g\nstore_backend = jetstream\n",
+	             "rufd.conf:2: store_backend = jetstream needs jetstream_servers");
+	expect_error("jetstream_prefix = ruf\n", "is not 1..32 of A-Z 0-9 _");
+	expect_error("jetstream_prefix = RUF.X\n", "is not 1..32 of A-Z 0-9 _");
+	expect_error("jetstream_servers = nats://a:1,,nats://b:2\n", "without blanks");
+	expect_error("jetstream_servers = nats://a:1, nats://b:2\n", "without blanks");
+	expect_error("jetstream_replicas = 0\n", "outside");
+	expect_error("jetstream_replicas = 6\n", "outside");
+	expect_error("jetstream_timeout_ms = 99\n", "outside");
+}
+
+static void
 test_config_rejects_unknown_key_naming_line(void **state)
 {
 	(void)state;
@@ -179,6 +230,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_config_empty_gives_defaults),
 	    cmocka_unit_test(test_config_reads_values_comments_and_units),
+	    cmocka_unit_test(test_config_store_backend_defaults_to_lmdb_and_reads_jetstream_keys),
+	    cmocka_unit_test(test_config_rejects_bad_store_settings),
 	    cmocka_unit_test(test_config_rejects_unknown_key_naming_line),
 	    cmocka_unit_test(test_config_rejects_out_of_bounds),
 	    cmocka_unit_test(test_config_rejects_malformed_values),

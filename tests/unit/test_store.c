@@ -1,9 +1,14 @@
 /*
- * test_store.c - the store contract (store.h), run against the "lmdb" backend.
+ * test_store.c - the store contract (store.h), run against the "lmdb"
+ * backend, or against "jetstream" when RUF_TEST_NATS names a NATS cluster
+ * (tests/cluster/test_store_jetstream.sh starts one and sets it).
  *
- * The first part uses store.h only, so it can run unchanged against a later
- * backend (set BACKEND). The second part ("LMDB backend") opens the LMDB
+ * The first part uses store.h only, so it runs unchanged against either
+ * backend. The second part ("LMDB backend", lmdb only) opens the LMDB
  * environment directly to damage it, and tests the msgpack record codecs.
+ * The third part (jetstream only) runs two instances on one cluster, loses
+ * the cluster's quorum (RUF_TEST_NATS_CTL: a command taking "kill I",
+ * "start I", "wait") and crashes a commit after its PubAck.
  *
  * RUF_WRITE_CORPUS=dir writes seed records for fuzz_store_record into dir.
  */
@@ -22,18 +27,26 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <lmdb.h>
+#ifdef RUF_HAVE_JETSTREAM
+#include <nats/nats.h>
+#endif
 #include <sodium.h>
 
 #include "err.h"
 #include "store.h"
+#include "store_backend.h"
 #include "store_record.h"
 #include "util.h"
 
-#define BACKEND "lmdb"
+/* "lmdb", or "jetstream" when RUF_TEST_NATS is set. */
+static const char *backend = "lmdb";
+static const char *nats_urls;
+#define BACKEND backend
 
 struct tdir {
 	char path[64];
@@ -61,10 +74,33 @@ tdir_rm(struct tdir *t)
 	nftw(t->path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/*
+ * Options for the store at path. On JetStream every store directory gets a
+ * log of its own (its prefix derives from the path), so tests do not see
+ * each other's entries and a reopen finds its own.
+ */
+static struct ruf_store_opts
+store_opts(const char *path, uint64_t map_size)
+{
+	static char prefix[40];
+	struct ruf_store_opts o = {.map_size = map_size};
+	uint8_t h[8];
+
+	if (nats_urls != NULL) {
+		crypto_generichash(h, sizeof(h), (const uint8_t *)path, strlen(path), NULL, 0);
+		snprintf(prefix, sizeof(prefix), "T%02X%02X%02X%02X%02X%02X%02X%02X", h[0], h[1],
+		         h[2], h[3], h[4], h[5], h[6], h[7]);
+		o.servers = nats_urls;
+		o.prefix = prefix;
+		o.timeout_ms = 3000;
+	}
+	return o;
+}
+
 static ruf_store *
 open_store(const char *path, uint64_t map_size)
 {
-	struct ruf_store_opts o = {.map_size = map_size};
+	struct ruf_store_opts o = store_opts(path, map_size);
 	ruf_store *s = NULL;
 	ruf_diag d = {{0}};
 	int rc = ruf_store_open(BACKEND, path, &o, &d, &s);
@@ -803,6 +839,71 @@ test_store_readers_do_not_see_an_open_batch(void **state)
 }
 
 static void
+test_store_blobs_replace_survive_reopen_and_check_names(void **state)
+{
+	static const char *const bad[] = {"", "Directory", "a/b", "x y", "\xc3\xa9"};
+	char longname[RUF_STORE_BLOB_NAME_MAX + 2];
+	struct tdir t;
+	ruf_store *s;
+	ruf_store_batch *b;
+	uint8_t *data = NULL, big[64];
+	size_t len = 0;
+
+	(void)state;
+	tdir_make(&t);
+	s = open_store(t.path, 0);
+	assert_int_equal(ruf_store_available(s), 1);
+	assert_int_equal(ruf_store_blob_get(s, "directory", &data, &len), RUF_E_NOTFOUND);
+	assert_null(data);
+
+	assert_int_equal(ruf_store_batch_begin(s, &b), 0);
+	assert_int_equal(ruf_store_blob_put(b, "directory", (const uint8_t *)"v1", 2), 0);
+	/* Not visible before the commit. */
+	assert_int_equal(ruf_store_blob_get(s, "directory", &data, &len), RUF_E_NOTFOUND);
+	assert_int_equal(ruf_store_batch_commit(b), 0);
+	assert_int_equal(ruf_store_blob_get(s, "directory", &data, &len), 0);
+	assert_int_equal(len, 2);
+	assert_memory_equal(data, "v1", 2);
+	free(data);
+
+	/* Replaced by a later commit; an aborted batch changes nothing. */
+	assert_int_equal(ruf_store_batch_begin(s, &b), 0);
+	assert_int_equal(ruf_store_blob_put(b, "directory", (const uint8_t *)"v22", 3), 0);
+	assert_int_equal(ruf_store_batch_commit(b), 0);
+	assert_int_equal(ruf_store_batch_begin(s, &b), 0);
+	assert_int_equal(ruf_store_blob_put(b, "directory", (const uint8_t *)"lost", 4), 0);
+	ruf_store_batch_abort(b);
+
+	/* Bad names and sizes are argument errors that leave the batch usable. */
+	assert_int_equal(ruf_store_batch_begin(s, &b), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(ruf_store_blob_put(b, bad[i], big, 1), RUF_E_INVAL);
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(ruf_store_blob_put(b, longname, big, 1), RUF_E_INVAL);
+	longname[RUF_STORE_BLOB_NAME_MAX] = '\0';
+	memset(big, 7, sizeof(big));
+	assert_int_equal(ruf_store_blob_put(b, longname, big, sizeof(big)), 0);
+	assert_int_equal(ruf_store_blob_put(b, "x", big, 0), RUF_E_INVAL);
+	assert_int_equal(ruf_store_blob_put(b, "x", big, RUF_STORE_BLOB_MAX + 1), RUF_E_INVAL);
+	assert_int_equal(ruf_store_batch_commit(b), 0);
+	assert_int_equal(ruf_store_blob_get(s, "Directory", &data, &len), RUF_E_INVAL);
+	ruf_store_close(s);
+
+	s = open_store(t.path, 0);
+	assert_int_equal(ruf_store_blob_get(s, "directory", &data, &len), 0);
+	assert_int_equal(len, 3);
+	assert_memory_equal(data, "v22", 3);
+	free(data);
+	assert_int_equal(ruf_store_blob_get(s, longname, &data, &len), 0);
+	assert_int_equal(len, sizeof(big));
+	assert_memory_equal(data, big, sizeof(big));
+	free(data);
+	ruf_store_close(s);
+	tdir_rm(&t);
+}
+
+static void
 test_store_audit_chain_verifies(void **state)
 {
 	uint8_t id[RUF_STORE_MSGID_BYTES];
@@ -839,7 +940,7 @@ static void
 child_commit_forever(const char *path, int wfd, uint64_t first)
 {
 	static const char *const q[] = {"sag", "hrt"};
-	struct ruf_store_opts o = {0};
+	struct ruf_store_opts o = store_opts(path, 0);
 	ruf_store *s = NULL;
 	uint64_t n = first;
 
@@ -909,8 +1010,17 @@ test_store_sigkill_loses_no_committed_batch(void **state)
 		pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0) {
+			/*
+			 * A fresh process (exec), not a fork of this one: libnats
+			 * threads do not survive fork.
+			 */
+			char fd_s[16], first_s[24];
 			close(pfd[0]);
-			child_commit_forever(t.path, pfd[1], next);
+			snprintf(fd_s, sizeof(fd_s), "%d", pfd[1]);
+			snprintf(first_s, sizeof(first_s), "%llu", (unsigned long long)next);
+			execl("/proc/self/exe", "test_store", "--commit-child", t.path, fd_s,
+			      first_s, (char *)NULL);
+			_exit(9);
 		}
 		close(pfd[1]);
 		for (;;) {
@@ -1423,10 +1533,573 @@ test_record_cursor_audit_state_round_trip(void **state)
 	assert_int_not_equal(ruf__store_format_decode(buf, n - 1, &v), 0);
 }
 
-int
-main(void)
+#ifdef RUF_HAVE_JETSTREAM
+/* ---- JetStream: several instances on one cluster ---- */
+
+/* What a notify callback saw. */
+struct notes {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	char queues[512]; /* every queue named, space-separated */
+	char blobs[512];  /* every blob named */
+	int state_down, state_up;
+};
+
+static void
+notes_init(struct notes *n)
 {
-	const struct CMUnitTest tests[] = {
+	memset(n, 0, sizeof(*n));
+	pthread_mutex_init(&n->mu, NULL);
+	pthread_cond_init(&n->cond, NULL);
+}
+
+static void
+notes_destroy(struct notes *n)
+{
+	pthread_mutex_destroy(&n->mu);
+	pthread_cond_destroy(&n->cond);
+}
+
+static pthread_t caller_thread;
+
+static void
+on_note(void *ctx, const struct ruf_store_note *note)
+{
+	struct notes *n = ctx;
+	size_t i;
+
+	/* Never on the caller's thread. */
+	assert_false(pthread_equal(pthread_self(), caller_thread));
+	pthread_mutex_lock(&n->mu);
+	switch (note->kind) {
+	case RUF_STORE_NOTE_QUEUES:
+		for (i = 0; i < note->n_queues; i++) {
+			size_t l = strlen(n->queues);
+			snprintf(n->queues + l, sizeof(n->queues) - l, "%s ", note->queues[i]);
+		}
+		break;
+	case RUF_STORE_NOTE_BLOB: {
+		size_t l = strlen(n->blobs);
+		snprintf(n->blobs + l, sizeof(n->blobs) - l, "%s ", note->blob);
+		break;
+	}
+	case RUF_STORE_NOTE_STATE:
+		if (note->available)
+			n->state_up++;
+		else
+			n->state_down++;
+		break;
+	default:
+		fail_msg("unknown note kind %d", note->kind);
+	}
+	pthread_cond_broadcast(&n->cond);
+	pthread_mutex_unlock(&n->mu);
+}
+
+/* Waits up to secs for pred(n) to hold; returns whether it did. */
+static bool
+notes_wait(struct notes *n, bool (*pred)(struct notes *, const void *), const void *arg, int secs)
+{
+	struct timespec ts;
+	bool ok;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += secs;
+	pthread_mutex_lock(&n->mu);
+	while (!(ok = pred(n, arg)) && pthread_cond_timedwait(&n->cond, &n->mu, &ts) != ETIMEDOUT)
+		;
+	ok = pred(n, arg);
+	pthread_mutex_unlock(&n->mu);
+	return ok;
+}
+
+static bool
+has_queue(struct notes *n, const void *q)
+{
+	char w[64];
+
+	snprintf(w, sizeof(w), "%s ", (const char *)q);
+	return strstr(n->queues, w) != NULL;
+}
+
+static bool
+has_blob(struct notes *n, const void *b)
+{
+	char w[80];
+
+	snprintf(w, sizeof(w), "%s ", (const char *)b);
+	return strstr(n->blobs, w) != NULL;
+}
+
+static bool
+went_down(struct notes *n, const void *arg)
+{
+	(void)arg;
+	return n->state_down > 0;
+}
+
+static bool
+came_up(struct notes *n, const void *arg)
+{
+	(void)arg;
+	return n->state_up > 0;
+}
+
+/* Two instances (two views) on one log named prefix. */
+static ruf_store *
+open_instance(const char *path, const char *prefix)
+{
+	struct ruf_store_opts o = store_opts(path, 0);
+	ruf_store *s = NULL;
+	ruf_diag d = {{0}};
+	int rc;
+
+	o.prefix = prefix;
+	rc = ruf_store_open("jetstream", path, &o, &d, &s);
+	if (rc != 0)
+		fail_msg("open %s: %s (%s)", path, ruf_errname(rc), d.msg);
+	return s;
+}
+
+static void
+unique_prefix(char *out, size_t cap, const char *tag)
+{
+	uint8_t r[6];
+
+	randombytes_buf(r, sizeof(r));
+	snprintf(out, cap, "%s%02X%02X%02X%02X%02X%02X", tag, r[0], r[1], r[2], r[3], r[4], r[5]);
+}
+
+static void
+assert_same_record(ruf_store *a, ruf_store *b, uint64_t n)
+{
+	struct ruf_store_record ra, rb;
+	uint8_t id[RUF_STORE_MSGID_BYTES];
+
+	make_id(id, n);
+	assert_int_equal(ruf_store_lookup(a, id, &ra), 0);
+	assert_int_equal(ruf_store_lookup(b, id, &rb), 0);
+	assert_int_equal(ra.store_seq, rb.store_seq);
+	assert_int_equal(ra.n_queues, rb.n_queues);
+	for (size_t i = 0; i < ra.n_queues; i++) {
+		assert_string_equal(ra.queues[i], rb.queues[i]);
+		assert_int_equal(ra.queue_seq[i], rb.queue_seq[i]);
+	}
+	assert_int_equal(ra.receipt_len, rb.receipt_len);
+	assert_memory_equal(ra.receipt, rb.receipt, ra.receipt_len);
+	assert_memory_equal(ra.hash, rb.hash, sizeof(ra.hash));
+	assert_int_equal(ra.envelope_len, rb.envelope_len);
+}
+
+static void
+test_js_two_instances_see_each_others_commits_with_the_same_seqs(void **state)
+{
+	static const char *const q1[] = {"sag"}, *const q2[] = {"sag", "hrt"};
+	char prefix[24];
+	struct tdir ta, tb;
+	struct notes nb;
+	struct ruf_store_stats sa, sb;
+	ruf_store *a, *b;
+	ruf_store_batch *bt;
+	uint8_t *blob = NULL;
+	size_t blen = 0;
+	uint64_t na, nbn;
+
+	(void)state;
+	caller_thread = pthread_self();
+	notes_init(&nb);
+	unique_prefix(prefix, sizeof(prefix), "TWO");
+	tdir_make(&ta);
+	tdir_make(&tb);
+	a = open_instance(ta.path, prefix);
+	b = open_instance(tb.path, prefix);
+	assert_int_equal(ruf_store_available(a), 1);
+	ruf_store_set_notify(b, on_note, &nb);
+
+	/* A commits: a small envelope, one of three chunks, a blob, an ack, audits. */
+	assert_int_equal(commit_one(a, 1, 300, q1, 1), 1);
+	assert_int_equal(commit_one(a, 2, 600u << 10, q2, 2), 2);
+	assert_int_equal(ruf_store_batch_begin(a, &bt), 0);
+	assert_int_equal(ruf_store_blob_put(bt, "directory", (const uint8_t *)"dir-v1", 6), 0);
+	assert_int_equal(ruf_store_ack(bt, 42, "sag", 2, 1800000100), 0);
+	assert_int_equal(
+	    ruf_store_audit(bt, RUF_STORE_EV_ACKNOWLEDGED, "desk:42", NULL, "sag", 1800000100), 0);
+	assert_int_equal(ruf_store_batch_commit(bt), 0);
+
+	/* B is told, from its own thread, and then reads exactly what A wrote. */
+	assert_true(notes_wait(&nb, has_queue, "sag", 15));
+	assert_true(notes_wait(&nb, has_queue, "hrt", 15));
+	assert_true(notes_wait(&nb, has_blob, "directory", 15));
+	assert_same_record(a, b, 1);
+	assert_same_record(a, b, 2);
+	assert_true(read_queue(b, "sag", 0).n == 2);
+	assert_true(read_queue(b, "hrt", 0).n == 1);
+	assert_int_equal(ruf_store_blob_get(b, "directory", &blob, &blen), 0);
+	assert_int_equal(blen, 6);
+	assert_memory_equal(blob, "dir-v1", 6);
+	free(blob);
+	uint64_t cur = 0;
+	assert_int_equal(ruf_store_cursor(b, 42, "sag", &cur), 0);
+	assert_int_equal(cur, 2);
+
+	/* B writes next; A sees it with the seq B was given. */
+	assert_int_equal(commit_one(b, 3, 1000, q2, 2), 3);
+	assert_int_equal(ruf_store_batch_begin(a, &bt), 0); /* catches up */
+	ruf_store_batch_abort(bt);
+	assert_same_record(a, b, 3);
+
+	/* A duplicate of B's message put through A is a duplicate with B's receipt. */
+	struct ruf_store_put_result r;
+	assert_int_equal(ruf_store_batch_begin(a, &bt), 0);
+	assert_int_equal(put_n(bt, 3, 1000, q2, 2, &r), 0);
+	assert_true(r.duplicate);
+	assert_int_equal(r.rec.store_seq, 3);
+	assert_true(r.rec.receipt_len > 0);
+	assert_int_equal(ruf_store_batch_commit(bt), 0);
+
+	assert_int_equal(ruf_store_stats(a, &sa, NULL, NULL), 0);
+	assert_int_equal(ruf_store_stats(b, &sb, NULL, NULL), 0);
+	assert_int_equal(sa.store_seq, 3);
+	assert_int_equal(sb.store_seq, 3);
+	assert_int_equal(sa.audit_entries, sb.audit_entries);
+	assert_int_equal(ruf_store_audit_verify(a, &na, NULL), 0);
+	assert_int_equal(ruf_store_audit_verify(b, &nbn, NULL), 0);
+	assert_int_equal(na, nbn);
+
+	ruf_store_set_notify(b, NULL, NULL);
+	ruf_store_close(a);
+	ruf_store_close(b);
+	notes_destroy(&nb);
+	tdir_rm(&ta);
+	tdir_rm(&tb);
+}
+
+static void
+test_js_concurrent_commits_conflict_and_the_retry_succeeds(void **state)
+{
+	static const char *const q[] = {"sag"};
+	char prefix[24];
+	struct tdir ta, tb;
+	struct ruf_store_put_result r;
+	struct ruf_store_record rec;
+	uint8_t id[RUF_STORE_MSGID_BYTES];
+	ruf_store *a, *b;
+	ruf_store_batch *ba, *bb;
+
+	(void)state;
+	unique_prefix(prefix, sizeof(prefix), "CON");
+	tdir_make(&ta);
+	tdir_make(&tb);
+	a = open_instance(ta.path, prefix);
+	b = open_instance(tb.path, prefix);
+
+	/* Both start from the same (empty) log and both assign store_seq 1. */
+	assert_int_equal(ruf_store_batch_begin(a, &ba), 0);
+	assert_int_equal(ruf_store_batch_begin(b, &bb), 0);
+	assert_int_equal(put_n(ba, 10, 100, q, 1, &r), 0);
+	assert_int_equal(r.rec.store_seq, 1);
+	assert_int_equal(put_n(bb, 11, 100, q, 1, &r), 0);
+	assert_int_equal(r.rec.store_seq, 1);
+	assert_int_equal(ruf_store_batch_commit(ba), 0);
+	assert_int_equal(ruf_store_batch_commit(bb), RUF_E_STORE_CONFLICT);
+	/* Nothing of the losing batch is kept. */
+	make_id(id, 11);
+	assert_int_equal(ruf_store_lookup(b, id, &rec), RUF_E_NOTFOUND);
+	/* The retry catches up first and gets the next seqs. */
+	assert_int_equal(ruf_store_batch_begin(b, &bb), 0);
+	assert_int_equal(put_n(bb, 11, 100, q, 1, &r), 0);
+	assert_false(r.duplicate);
+	assert_int_equal(r.rec.store_seq, 2);
+	assert_int_equal(r.rec.queue_seq[0], 2);
+	assert_int_equal(ruf_store_batch_commit(bb), 0);
+	assert_int_equal(ruf_store_batch_begin(a, &ba), 0);
+	ruf_store_batch_abort(ba);
+	assert_same_record(a, b, 10);
+	assert_same_record(a, b, 11);
+
+	/* Many rounds from two threads: every commit ends up once, same seqs. */
+	ruf_store_close(a);
+	ruf_store_close(b);
+	tdir_rm(&ta);
+	tdir_rm(&tb);
+}
+
+struct racer {
+	ruf_store *s;
+	uint64_t first;
+	int n, conflicts;
+};
+
+static void *
+race_commits(void *arg)
+{
+	static const char *const q[] = {"sag", "hrt"};
+	struct racer *rc = arg;
+
+	for (int i = 0; i < rc->n; i++) {
+		for (int tries = 0;; tries++) {
+			struct ruf_store_put_result r;
+			ruf_store_batch *b;
+			uint8_t rb[64];
+			int e;
+
+			if (tries > 50 || ruf_store_batch_begin(rc->s, &b) != 0)
+				return (void *)1;
+			if (put_n(b, rc->first + (uint64_t)i, 64, q, 2, &r) != 0 || r.duplicate ||
+			    ruf_store_set_receipt(
+			        b, r.rec.message_id, rb,
+			        make_receipt(rc->first + (uint64_t)i, r.rec.store_seq, rb)) != 0) {
+				ruf_store_batch_abort(b);
+				return (void *)2;
+			}
+			e = ruf_store_batch_commit(b);
+			if (e == 0)
+				break;
+			if (e != RUF_E_STORE_CONFLICT)
+				return (void *)3;
+			rc->conflicts++;
+		}
+	}
+	return NULL;
+}
+
+static void
+test_js_racing_instances_each_commit_lands_once(void **state)
+{
+	char prefix[24];
+	struct tdir ta, tb;
+	struct racer ra, rb;
+	struct ruf_store_stats sa, sb;
+	pthread_t th;
+	void *res;
+	ruf_store *a, *b;
+	ruf_store_batch *bt;
+
+	(void)state;
+	unique_prefix(prefix, sizeof(prefix), "RACE");
+	tdir_make(&ta);
+	tdir_make(&tb);
+	a = open_instance(ta.path, prefix);
+	b = open_instance(tb.path, prefix);
+	ra = (struct racer){a, 1000, 25, 0};
+	rb = (struct racer){b, 2000, 25, 0};
+	assert_int_equal(pthread_create(&th, NULL, race_commits, &ra), 0);
+	assert_null(race_commits(&rb));
+	assert_int_equal(pthread_join(th, &res), 0);
+	assert_null(res);
+	printf("racing instances: %d + %d conflicts, retried\n", ra.conflicts, rb.conflicts);
+	assert_int_equal(ruf_store_batch_begin(a, &bt), 0);
+	ruf_store_batch_abort(bt);
+	assert_int_equal(ruf_store_batch_begin(b, &bt), 0);
+	ruf_store_batch_abort(bt);
+	assert_int_equal(ruf_store_stats(a, &sa, NULL, NULL), 0);
+	assert_int_equal(ruf_store_stats(b, &sb, NULL, NULL), 0);
+	assert_int_equal(sa.store_seq, 50);
+	assert_int_equal(sb.store_seq, 50);
+	for (int i = 0; i < 25; i++) {
+		assert_same_record(a, b, 1000 + (uint64_t)i);
+		assert_same_record(a, b, 2000 + (uint64_t)i);
+	}
+	ruf_store_close(a);
+	ruf_store_close(b);
+	tdir_rm(&ta);
+	tdir_rm(&tb);
+}
+
+static int
+crash_after_puback(const char *point)
+{
+	return strcmp(point, "after_puback") == 0;
+}
+
+static void
+test_js_crash_between_puback_and_local_commit_heals_on_reopen(void **state)
+{
+	static const char *const q[] = {"sag"};
+	struct ruf_store_put_result r;
+	struct ruf_store_record rec;
+	uint8_t id[RUF_STORE_MSGID_BYTES], rb[64];
+	ruf_store_batch *b;
+	struct tdir t;
+	ruf_store *s;
+	uint64_t n = 0;
+
+	(void)state;
+	tdir_make(&t);
+	s = open_store(t.path, 0);
+	assert_int_equal(commit_one(s, 1, 500, q, 1), 1);
+	assert_int_equal(ruf_store_batch_begin(s, &b), 0);
+	assert_int_equal(put_n(b, 2, 700, q, 1, &r), 0);
+	assert_int_equal(
+	    ruf_store_set_receipt(b, r.rec.message_id, rb, make_receipt(2, r.rec.store_seq, rb)),
+	    0);
+	ruf__store_js_test_hook = crash_after_puback;
+	assert_int_equal(ruf_store_batch_commit(b), RUF_E_IO);
+	ruf__store_js_test_hook = NULL;
+	ruf_store_close(s);
+
+	/* The entry is in the log, not in the view: the next open applies it. */
+	s = open_store(t.path, 0);
+	make_id(id, 2);
+	assert_int_equal(ruf_store_lookup(s, id, &rec), 0);
+	assert_int_equal(rec.store_seq, 2);
+	assert_true(rec.receipt_len > 0);
+	assert_true(read_queue(s, "sag", 0).n == 2);
+	assert_int_equal(commit_one(s, 3, 100, q, 1), 3);
+	assert_int_equal(ruf_store_audit_verify(s, &n, NULL), 0);
+	ruf_store_close(s);
+	tdir_rm(&t);
+}
+
+static void
+test_js_refuses_an_lmdb_store_as_a_view(void **state)
+{
+	static const char *const q[] = {"sag"};
+	struct ruf_store_opts o;
+	ruf_diag d = {{0}};
+	struct tdir t;
+	ruf_store *s = NULL;
+
+	(void)state;
+	tdir_make(&t);
+	assert_int_equal(ruf_store_open("lmdb", t.path, NULL, NULL, &s), 0);
+	assert_int_equal(commit_one(s, 1, 100, q, 1), 1);
+	ruf_store_close(s);
+	s = NULL;
+	o = store_opts(t.path, 0);
+	assert_int_equal(ruf_store_open("jetstream", t.path, &o, &d, &s), RUF_E_FORMAT);
+	assert_non_null(strstr(d.msg, "lmdb"));
+	assert_null(s);
+	o.servers = NULL;
+	assert_int_equal(ruf_store_open("jetstream", t.path, &o, &d, &s), RUF_E_INVAL);
+	tdir_rm(&t);
+}
+
+static void
+test_js_a_log_that_lost_the_views_entries_is_refused(void **state)
+{
+	static const char *const q[] = {"sag"};
+	struct ruf_store_opts o;
+	natsConnection *nc = NULL;
+	jsCtx *jc = NULL;
+	char name[64];
+	ruf_diag d = {{0}};
+	struct tdir t;
+	ruf_store *s;
+
+	(void)state;
+	tdir_make(&t);
+	s = open_store(t.path, 0);
+	assert_int_equal(commit_one(s, 1, 100, q, 1), 1);
+	ruf_store_close(s);
+
+	/* The cluster loses the log (as after a quorum's power loss, or a recreated stream). */
+	o = store_opts(t.path, 0);
+	assert_int_equal(natsConnection_ConnectTo(&nc, nats_urls), NATS_OK);
+	assert_int_equal(natsConnection_JetStream(&jc, nc, NULL), NATS_OK);
+	snprintf(name, sizeof(name), "%s_LOG", o.prefix);
+	assert_int_equal(js_DeleteStream(jc, name, NULL, NULL), NATS_OK);
+	jsCtx_Destroy(jc);
+	natsConnection_Destroy(nc);
+
+	/* The view holds an entry the new log does not: refuse, do not build on it. */
+	s = NULL;
+	assert_int_equal(ruf_store_open("jetstream", t.path, &o, &d, &s), RUF_E_FORMAT);
+	assert_null(s);
+	assert_non_null(strstr(d.msg, "does not follow"));
+	tdir_rm(&t);
+}
+
+static void
+nats_ctl(const char *what)
+{
+	const char *ctl = getenv("RUF_TEST_NATS_CTL");
+	char cmd[1024];
+
+	assert_non_null(ctl);
+	snprintf(cmd, sizeof(cmd), "%s %s", ctl, what);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void
+test_js_lost_quorum_refuses_writes_serves_reads_and_recovers(void **state)
+{
+	static const char *const q[] = {"sag"};
+	struct ruf_store_record rec;
+	uint8_t id[RUF_STORE_MSGID_BYTES];
+	struct notes nt;
+	struct tdir t;
+	ruf_store *s;
+	int rc = 0, tries;
+
+	(void)state;
+	if (getenv("RUF_TEST_NATS_CTL") == NULL)
+		skip();
+	caller_thread = pthread_self();
+	notes_init(&nt);
+	tdir_make(&t);
+	s = open_store(t.path, 0);
+	ruf_store_set_notify(s, on_note, &nt);
+	assert_int_equal(commit_one(s, 1, 100, q, 1), 1);
+
+	nats_ctl("kill 2");
+	nats_ctl("kill 3");
+	/* No quorum: never an acknowledgement, "retry later" instead. */
+	for (tries = 0; tries < 3; tries++) {
+		ruf_store_batch *b;
+		struct ruf_store_put_result r;
+		assert_int_equal(ruf_store_batch_begin(s, &b), 0);
+		assert_int_equal(put_n(b, 2, 100, q, 1, &r), 0);
+		rc = ruf_store_batch_commit(b);
+		assert_int_not_equal(rc, 0);
+		if (rc == RUF_E_STORE_UNAVAILABLE)
+			break;
+	}
+	assert_int_equal(rc, RUF_E_STORE_UNAVAILABLE);
+	assert_int_equal(ruf_store_available(s), 0);
+	assert_true(notes_wait(&nt, went_down, NULL, 15));
+	/* Reads go on from the local view. */
+	make_id(id, 1);
+	assert_int_equal(ruf_store_lookup(s, id, &rec), 0);
+	assert_true(read_queue(s, "sag", 0).n == 1);
+
+	nats_ctl("start 2");
+	nats_ctl("start 3");
+	nats_ctl("wait 30");
+	/* It notices by itself, and writes work again. */
+	assert_true(notes_wait(&nt, came_up, NULL, 60));
+	for (tries = 0; tries < 60; tries++) {
+		ruf_store_batch *b;
+		struct ruf_store_put_result r;
+		assert_int_equal(ruf_store_batch_begin(s, &b), 0);
+		assert_int_equal(put_n(b, 2, 100, q, 1, &r), 0);
+		if (r.duplicate) {
+			/* An earlier try was stored after all, exactly once. */
+			ruf_store_batch_abort(b);
+			rc = 0;
+			break;
+		}
+		if ((rc = ruf_store_batch_commit(b)) == 0)
+			break;
+		assert_int_equal(rc, RUF_E_STORE_UNAVAILABLE);
+		sleep(1);
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(ruf_store_available(s), 1);
+	make_id(id, 2);
+	assert_int_equal(ruf_store_lookup(s, id, &rec), 0);
+	assert_int_equal(rec.store_seq, 2);
+	ruf_store_set_notify(s, NULL, NULL);
+	ruf_store_close(s);
+	notes_destroy(&nt);
+	tdir_rm(&t);
+}
+#endif
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest contract[] = {
 	    cmocka_unit_test(test_store_put_then_lookup_returns_what_was_stored),
 	    cmocka_unit_test(test_store_duplicate_put_returns_original_receipt_and_stores_nothing),
 	    cmocka_unit_test(test_store_duplicate_in_same_batch_is_reported),
@@ -1440,17 +2113,50 @@ main(void)
 	    cmocka_unit_test(test_store_put_from_spool_fd_and_envelope_read_in_chunks),
 	    cmocka_unit_test(test_store_rejects_bad_arguments),
 	    cmocka_unit_test(test_store_readers_do_not_see_an_open_batch),
+	    cmocka_unit_test(test_store_blobs_replace_survive_reopen_and_check_names),
 	    cmocka_unit_test(test_store_audit_chain_verifies),
 	    cmocka_unit_test(test_store_sigkill_loses_no_committed_batch),
+	    cmocka_unit_test(test_store_reads_on_another_thread_see_whole_batches),
+	};
+	const struct CMUnitTest lmdb_only[] = {
 	    cmocka_unit_test(test_store_refuses_unknown_format_version),
 	    cmocka_unit_test(test_store_audit_verify_detects_tampered_entries),
 	    cmocka_unit_test(test_store_damaged_records_are_format_errors_not_crashes),
-	    cmocka_unit_test(test_store_reads_on_another_thread_see_whole_batches),
 	    cmocka_unit_test(test_record_meta_round_trips_and_rejects_truncation),
 	    cmocka_unit_test(test_record_meta_rejects_bad_fields),
 	    cmocka_unit_test(test_record_cursor_audit_state_round_trip),
 	};
+	int failed;
+
 	if (sodium_init() < 0)
 		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (argc == 5 && strcmp(argv[1], "--commit-child") == 0) {
+		nats_urls = getenv("RUF_TEST_NATS");
+		if (nats_urls != NULL)
+			backend = "jetstream";
+		child_commit_forever(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 10));
+	}
+	nats_urls = getenv("RUF_TEST_NATS");
+	if (nats_urls == NULL) {
+		failed = cmocka_run_group_tests_name("store contract (lmdb)", contract, NULL, NULL);
+		return failed + cmocka_run_group_tests_name("lmdb backend", lmdb_only, NULL, NULL);
+	}
+#ifdef RUF_HAVE_JETSTREAM
+	const struct CMUnitTest js_only[] = {
+	    cmocka_unit_test(test_js_two_instances_see_each_others_commits_with_the_same_seqs),
+	    cmocka_unit_test(test_js_concurrent_commits_conflict_and_the_retry_succeeds),
+	    cmocka_unit_test(test_js_racing_instances_each_commit_lands_once),
+	    cmocka_unit_test(test_js_crash_between_puback_and_local_commit_heals_on_reopen),
+	    cmocka_unit_test(test_js_refuses_an_lmdb_store_as_a_view),
+	    cmocka_unit_test(test_js_a_log_that_lost_the_views_entries_is_refused),
+	    /* Last: it takes the cluster down and up again. */
+	    cmocka_unit_test(test_js_lost_quorum_refuses_writes_serves_reads_and_recovers),
+	};
+	backend = "jetstream";
+	failed = cmocka_run_group_tests_name("store contract (jetstream)", contract, NULL, NULL);
+	return failed + cmocka_run_group_tests_name("jetstream backend", js_only, NULL, NULL);
+#else
+	printf("RUF_TEST_NATS is set but the jetstream backend is not built\n");
+	return 77;
+#endif
 }
