@@ -408,8 +408,10 @@ handle_delivery(struct cli_identity *id, const ruf_keystore *open_ks, ruf_archiv
 	if (rc == 0 && (rc = ruf_report_decode(o->report, o->report_len, &r)) != 0)
 		snprintf(d.msg, sizeof(d.msg), "the report inside is invalid");
 	if (rc == 0) {
+		uint64_t accepted = accepted_time(id, server, del, o->info);
+
 		fill_rec(&rec, o, r, del->queue);
-		rec.accepted = accepted_time(id, server, del, o->info);
+		rec.accepted = accepted;
 		rc = ruf_archive_put(a, tmp, &rec, &dup);
 		if (rc == RUF_E_EXISTS)
 			snprintf(d.msg, sizeof(d.msg),
@@ -423,8 +425,10 @@ handle_delivery(struct cli_identity *id, const ruf_keystore *open_ks, ruf_archiv
 			else
 				st->archived++;
 			/* A duplicate shows what the archive holds (it may hold the time). */
-			if (dup && ruf_archive_get(a, rec.id, &rec) != 0)
+			if (dup && ruf_archive_get(a, rec.id, &rec) != 0) {
 				fill_rec(&rec, o, r, del->queue);
+				rec.accepted = accepted;
+			}
 			desk_judge(id->dir, &rec);
 			if (rec.verdict == RUF_REV_FLAGGED && !dup)
 				st->flagged++;
