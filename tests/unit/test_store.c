@@ -2011,6 +2011,40 @@ test_js_a_log_that_lost_the_views_entries_is_refused(void **state)
 }
 
 static void
+test_js_unreachable_cluster_opens_refuses_writes_and_serves_reads(void **state)
+{
+	static const char *const q[] = {"sag"};
+	struct ruf_store_opts o;
+	struct ruf_store_put_result r;
+	struct ruf_store_record rec;
+	uint8_t id[RUF_STORE_MSGID_BYTES];
+	ruf_store_batch *b;
+	ruf_diag d = {{0}};
+	struct tdir t;
+	ruf_store *s = NULL;
+	time_t t0;
+
+	(void)state;
+	tdir_make(&t);
+	o = store_opts(t.path, 0);
+	o.servers = "nats://127.0.0.1:1"; /* nothing listens there */
+	o.timeout_ms = 1000;
+	assert_int_equal(ruf_store_open("jetstream", t.path, &o, &d, &s), 0);
+	assert_int_equal(ruf_store_available(s), 0);
+	t0 = time(NULL);
+	assert_int_equal(ruf_store_batch_begin(s, &b), 0);
+	assert_int_equal(put_n(b, 1, 100, q, 1, &r), 0);
+	assert_int_equal(ruf_store_batch_commit(b), RUF_E_STORE_UNAVAILABLE);
+	/* "Retry later" at once, not after a network timeout per batch. */
+	assert_true(time(NULL) - t0 <= 2);
+	make_id(id, 1);
+	assert_int_equal(ruf_store_lookup(s, id, &rec), RUF_E_NOTFOUND);
+	assert_true(read_queue(s, "sag", 0).n == 0);
+	ruf_store_close(s);
+	tdir_rm(&t);
+}
+
+static void
 nats_ctl(const char *what)
 {
 	const char *ctl = getenv("RUF_TEST_NATS_CTL");
@@ -2149,6 +2183,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_js_crash_between_puback_and_local_commit_heals_on_reopen),
 	    cmocka_unit_test(test_js_refuses_an_lmdb_store_as_a_view),
 	    cmocka_unit_test(test_js_a_log_that_lost_the_views_entries_is_refused),
+	    cmocka_unit_test(test_js_unreachable_cluster_opens_refuses_writes_and_serves_reads),
 	    /* Last: it takes the cluster down and up again. */
 	    cmocka_unit_test(test_js_lost_quorum_refuses_writes_serves_reads_and_recovers),
 	};
