@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Two rufd instances on one 3-node JetStream cluster (all on loopback,
 # started here): a report submitted through A reaches a desk following on B
-# live; the same envelope offered to B gets A's receipt (one store); rufd A
-# killed mid-upload: `ruf send` moves to B and completes there, and A,
-# restarted, catches up without delivering anything twice (shared cursors);
-# a directory given to A (a revocation) reaches B by itself.
+# live; the same envelope offered to B gets A's receipt (one store); both
+# instances writing at once give every report one store_seq (conflicting
+# batches are redone); rufd A killed mid-upload: `ruf send` moves to B and
+# completes there, a desk following on A moves to B too, and A, restarted,
+# catches up without delivering anything twice (shared cursors); a directory
+# given to A (a revocation) reaches B by itself and survives B's restart;
+# an instance on an empty state_dir rebuilds its view from the streams.
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/../integration/rufd_lib.sh"
 . "$(dirname "$0")/cluster_lib.sh"
@@ -82,9 +85,18 @@ ok "$M reports through A and $M through B at once: one store_seq each, each at t
 # --- rufd A killed mid-upload: the client completes on B ----------------------
 head -c $((24 << 20)) /dev/urandom >"$T/big.bin"
 IDBIG=$(report rc-sd-1 "big upload" high --attach "$T/big.bin")
+# A desk following without --hq: on A (first in the directory), then B after A dies.
+desk itf-darfur-desk desk pull --idle 2 >"$T/drain" 2>&1 || fail "drain: $(cat "$T/drain")"
+nsub=$(grep -c "subscribed to" "$T/rufd-A.log")
+desk itf-darfur-desk desk follow --max 1 >"$T/follow2" 2>"$T/follow2.err" &
+FOLLOW=$!
+for _ in $(seq 300); do
+	[ "$(grep -c "subscribed to" "$T/rufd-A.log")" -gt "$nsub" ] && break
+	sleep 0.1
+done
 field rc-sd-1 send --chunk 2048 --deadline 120 --quiet >"$T/sendbig" 2>&1 &
 SEND=$!
-BG_PIDS=$SEND
+BG_PIDS="$SEND $FOLLOW"
 cut=
 for _ in $(seq 600); do
 	if [ -n "$(find "$T/state-A/spool" -type f -size +1024k 2>/dev/null)" ]; then
@@ -97,7 +109,7 @@ done
 [ -n "$cut" ] || fail "never saw the upload on A's spool: $(cat "$T/sendbig")"
 inst_kill A
 wait "$SEND" || fail "send after A died: $(cat "$T/sendbig")"
-BG_PIDS=
+BG_PIDS=$FOLLOW
 grep -q "delivered $IDBIG" "$T/sendbig" || fail "not delivered: $(cat "$T/sendbig")"
 grep -q "connected to HQ at $HQ_B" "$T/sendbig" || fail "did not move to B: $(cat "$T/sendbig")"
 grep -q "stored $IDBIG" "$T/rufd-B.log" || fail "B did not store it"
@@ -105,13 +117,21 @@ desk sag-desk desk pull --hq "$HQ_B" --idle 2 >"$T/pull1" 2>&1 || fail "pull: $(
 archived_ids sag-desk | grep -qx "$IDBIG" || fail "the big report is not at the sag desk"
 grep -q "1 archived, 0 duplicates" "$T/pull1" || fail "pull: $(cat "$T/pull1")"
 ok "rufd A killed mid-upload: ruf send moved to B, uploaded again from 0 and got B's receipt"
+for _ in $(seq 300); do kill -0 "$FOLLOW" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$FOLLOW" 2>/dev/null && fail "the following desk got nothing after A died: $(cat "$T/follow2.err")"
+wait "$FOLLOW" || fail "follow: $(cat "$T/follow2.err")"
+BG_PIDS=
+grep -q "connected to HQ at $HQ_B" "$T/follow2.err" || fail "desk did not move to B: $(cat "$T/follow2.err")"
+archived_ids itf-darfur-desk | grep -qx "$IDBIG" || fail "the following desk did not archive it"
+ok "a desk following on A (the directory's first address) moved to B by itself and got the report"
 
 # A restarts, catches up with what B stored; the desk's cursor is shared.
 inst_start A
 desk sag-desk desk pull --hq "$HQ_A" --idle 2 >"$T/pull2" 2>&1 || fail "pull A: $(cat "$T/pull2")"
 grep -q "0 archived, 0 duplicates" "$T/pull2" || fail "A delivered again: $(cat "$T/pull2")"
+wait_metric A rufd_store_envelopes "$(metric B rufd_store_envelopes)" 30
 desk itf-darfur-desk desk pull --hq "$HQ_A" --idle 2 >"$T/pull3" 2>&1 || fail "pull3"
-archived_ids itf-darfur-desk | grep -qx "$IDBIG" || fail "A restarted did not catch up"
+grep -q "0 archived, 0 duplicates" "$T/pull3" || fail "A delivered again: $(cat "$T/pull3")"
 ok "A restarted catches up with B's entries; a desk's cursor is the same on both instances"
 
 # --- a directory given to A reaches B: a revocation ---------------------------
