@@ -43,9 +43,8 @@ stop() { # pid
 	kill "$1" 2>/dev/null || true
 	wait "$1" 2>/dev/null || true
 }
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+# shellcheck source=bench/rufd_bench.sh
+. "$src/bench/rufd_bench.sh"
 
 # --- packages ---------------------------------------------------------------
 PEERS=1
@@ -155,27 +154,11 @@ start_rufd() { # dir
 	RPORT=$(free_port)
 	MPORT=$(free_port)
 	mkdir -p "$d"
-	cat >"$d/rufd.conf" <<CONF
-listen = 127.0.0.1:$RPORT
-state_dir = $d/state
-server_key = $C/hq/server.key
-server_cert = $C/hq/server.cert
-root_cert = $C/hq/root.cert
-directory = $C/directory
-metrics_listen = 127.0.0.1:$MPORT
-max_connections = 100000
-submissions_per_minute = 100000
-delivery_window = 1024
-CONF
-	"$B/rufd" -d -c "$d/rufd.conf" 2>>"$d/rufd.log" &
-	RUFD_PID=$!
+	rufd_bench_conf "$d" "$C" "$RPORT" "$MPORT"
+	local rc=0
+	rufd_bench_start "$B" "$d" || rc=$?
 	PIDS+=("$RUFD_PID")
-	for _ in $(seq 100); do
-		grep -q "rufd started" "$d/rufd.log" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	cat "$d/rufd.log" >&2
-	return 1
+	return "$rc"
 }
 
 run_ruf() { # round w [extra bench_ingest args...]

@@ -107,6 +107,13 @@ int ruf_cert_parse(const uint8_t *buf, size_t len, ruf_cert **out)
  */
 int ruf_cert_verify(const ruf_cert *c, const ruf_cert *root, uint64_t now)
     __attribute__((warn_unused_result));
+/*
+ * ruf_cert_verify() again, for a certificate that already passed it under a
+ * root with root's key (e.g. at a handshake): the issuer and both validity
+ * windows at now, without the two signature checks. Same error codes.
+ */
+int ruf_cert_reverify(const ruf_cert *c, const ruf_cert *root, uint64_t now)
+    __attribute__((warn_unused_result));
 
 /* RUF_E_CERT_ROLE unless c->role == role. */
 int ruf_cert_check_role(const ruf_cert *c, int role);

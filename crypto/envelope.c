@@ -1467,8 +1467,8 @@ env_state_clear(struct env_state *es)
 
 /* Step 1: magic, lengths, strict decode, field validity, exact file length. */
 static int
-parse_structure(const struct env_src *src, const ruf_cert *trusted, struct env_state *es,
-                ruf_diag *d)
+parse_structure(const struct env_src *src, const ruf_cert *trusted, bool skip_sender,
+                struct env_state *es, ruf_diag *d)
 {
 	uint8_t prefix[ENV_PREFIX_LEN], *hbuf = NULL;
 	ProtobufCMessage *pm = NULL;
@@ -1556,8 +1556,10 @@ parse_structure(const struct env_src *src, const ruf_cert *trusted, struct env_s
 	memcpy(info->header_raw, hd->header.data, hd->header.len);
 	info->header_len = hd->header.len;
 	crypto_generichash(es->header_hash, 32, hd->header.data, hd->header.len, NULL, 0);
-	if (trusted != NULL && trusted->rawlen == hd->sender_cert.len &&
-	    memcmp(trusted->raw, hd->sender_cert.data, trusted->rawlen) == 0) {
+	if (skip_sender) {
+		/* The caller wants the envelope's identity only (ruf_envelope_identity). */
+	} else if (trusted != NULL && trusted->rawlen == hd->sender_cert.len &&
+	           memcmp(trusted->raw, hd->sender_cert.data, trusted->rawlen) == 0) {
 		/* The caller parsed and verified these exact bytes already. */
 		info->sender = (ruf_cert *)trusted;
 		es->sender_borrowed = true;
@@ -1579,28 +1581,6 @@ out:
 	return rc;
 }
 
-/*
- * ruf_cert_verify() for a certificate whose signature the caller verified
- * under a root with the same key: the issuer is still this root, and c and
- * root are still inside their validity windows at now.
- */
-static int
-check_preverified(const ruf_cert *c, const ruf_cert *root, uint64_t now)
-{
-	uint8_t root_id[RUF_KEY_ID_BYTES];
-
-	if (root == NULL)
-		return RUF_E_INVAL;
-	ruf_key_id(root->sign_pk, root_id);
-	if (memcmp(c->issuer_key_id, root_id, RUF_KEY_ID_BYTES) != 0)
-		return RUF_E_CERT_ISSUER;
-	if (now < c->not_before || now < root->not_before)
-		return RUF_E_CERT_NOT_YET_VALID;
-	if (now > c->not_after || now > root->not_after)
-		return RUF_E_CERT_EXPIRED;
-	return 0;
-}
-
 /* Steps 2 and 3: the sender certificate, and the header against it. */
 static int
 check_sender(const struct env_state *es, const ruf_cert *root, const ruf_directory *dir,
@@ -1616,7 +1596,7 @@ check_sender(const struct env_state *es, const ruf_cert *root, const ruf_directo
 	}
 	if (root == NULL)
 		return RUF_E_INVAL;
-	rc = es->sender_borrowed ? check_preverified(c, root, now) : ruf_cert_verify(c, root, now);
+	rc = es->sender_borrowed ? ruf_cert_reverify(c, root, now) : ruf_cert_verify(c, root, now);
 	if (rc != 0 || (rc = ruf_cert_check_role(c, role)) != 0) {
 		ruf_diag_set(d, "sender certificate: %s", ruf_strerror(rc));
 		return RUF_E_ENV_SENDER;
@@ -1707,7 +1687,7 @@ verify_src(const struct env_src *src, const ruf_cert *trusted, const ruf_cert *r
 {
 	int rc;
 
-	if ((rc = parse_structure(src, trusted, es, d)) != 0)
+	if ((rc = parse_structure(src, trusted, false, es, d)) != 0)
 		return rc;
 	if ((rc = check_sender(es, root, dir, now, d)) != 0 ||
 	    (rc = check_signature(src, es)) != 0) {
@@ -1734,7 +1714,7 @@ ruf_envelope_inspect(int fd, struct ruf_env_info **out)
 	int rc;
 
 	*out = NULL;
-	if ((rc = parse_structure(&src, NULL, &es, NULL)) != 0)
+	if ((rc = parse_structure(&src, NULL, false, &es, NULL)) != 0)
 		return rc;
 	if (es.sender_err != 0) {
 		rc = RUF_E_ENV_SENDER;
@@ -1745,6 +1725,23 @@ ruf_envelope_inspect(int fd, struct ruf_env_info **out)
 	*out = es.info;
 	es.info = NULL;
 out:
+	env_state_clear(&es);
+	return rc;
+}
+
+int
+ruf_envelope_identity(int fd, uint8_t id[RUF_MSGID_BYTES], uint8_t hash[32], uint64_t *total)
+{
+	struct env_state es;
+	struct env_src src = {.fd = fd};
+	int rc;
+
+	if ((rc = parse_structure(&src, NULL, true, &es, NULL)) != 0)
+		return rc;
+	if ((rc = hash_file(&src, &es, NULL, hash)) == 0) {
+		memcpy(id, es.info->hdr.message_id, RUF_MSGID_BYTES);
+		*total = es.total;
+	}
 	env_state_clear(&es);
 	return rc;
 }

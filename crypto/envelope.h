@@ -127,6 +127,15 @@ struct ruf_env_info {
 int ruf_envelope_inspect(int fd, struct ruf_env_info **out) __attribute__((warn_unused_result));
 
 /*
+ * What a submission names an envelope by: its message id, BLAKE2b-256 hash
+ * and length, after ruf_envelope_inspect()'s structure checks but without
+ * parsing the sender certificate (the server checks it; the client library
+ * calls this for every submission).
+ */
+int ruf_envelope_identity(int fd, uint8_t id[RUF_MSGID_BYTES], uint8_t hash[32], uint64_t *total)
+    __attribute__((warn_unused_result));
+
+/*
  * Verifies an envelope without opening it (what rufd does): structure,
  * version, sender certificate under root (role device, valid at now, not
  * revoked in dir, permitted for the header's situation), header matches the

@@ -13,6 +13,10 @@
 #include "metrics.h"
 #include "util.h"
 
+/* What on_read receives into (loop thread only); see session.h in. */
+#define IN_CAP (RUF_WIRE_LEN_BYTES + RUF_WIRE_MAX_MSG)
+static uint8_t loop_in[IN_CAP];
+
 struct wreq {
 	uv_write_t req;
 	struct session *s;
@@ -27,6 +31,8 @@ session_maybe_free(struct session *s)
 		return;
 	ingest_session_free(s);
 	delivery_session_free(s);
+	if (s->in != loop_in)
+		free(s->in);
 	ruf_wire_reader_free(&s->rd);
 	ruf_wire_session_free(s->ws);
 	ruf_cert_free(s->cert);
@@ -256,16 +262,54 @@ static void
 on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	struct session *s = h->data;
-	size_t end = s->in_off + s->in_len;
+	uint8_t *nb;
 
 	(void)hint;
-	/* Compact, then offer the free tail of the input buffer. */
+	if (s->in_len == 0) {
+		*buf = uv_buf_init((char *)loop_in, IN_CAP);
+		return;
+	}
+	/* Bytes kept from before (rare): read behind them in our own buffer. */
+	if (s->in_cap < IN_CAP) {
+		if (!(nb = realloc(s->in, IN_CAP))) {
+			*buf = uv_buf_init(NULL, 0); /* on_read gets UV_ENOBUFS */
+			return;
+		}
+		s->in = nb;
+		s->in_cap = IN_CAP;
+	}
 	if (s->in_off > 0) {
 		memmove(s->in, s->in + s->in_off, s->in_len);
 		s->in_off = 0;
-		end = s->in_len;
 	}
-	*buf = uv_buf_init((char *)s->in + end, (unsigned)(sizeof(s->in) - end));
+	*buf = uv_buf_init((char *)s->in + s->in_len, (unsigned)(IN_CAP - s->in_len));
+}
+
+/*
+ * After on_read's pump: what a blocked session did not frame yet moves out
+ * of the loop-wide buffer; an idle session gives its buffers back.
+ */
+static void
+input_settle(struct session *s)
+{
+	if (s->in == loop_in) {
+		s->in = NULL;
+		s->in_cap = 0;
+		if (s->in_len > 0 && s->state != S_CLOSING) {
+			if (!(s->in = malloc(s->in_len))) {
+				s->in_len = s->in_off = 0;
+				session_fail(s, RUF_WIRE_ERR_INTERNAL, "out of memory");
+				return;
+			}
+			memcpy(s->in, loop_in + s->in_off, s->in_len);
+			s->in_cap = s->in_len;
+		} else {
+			s->in_len = 0;
+		}
+		s->in_off = 0;
+	}
+	if (s->in_len == 0 && ruf_wire_reader_pending(&s->rd) == 0)
+		ruf_wire_reader_free(&s->rd);
 }
 
 static void
@@ -282,8 +326,15 @@ on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		session_close(s);
 		return;
 	}
-	s->in_len += (size_t)n;
+	if (buf->base == (char *)loop_in) {
+		s->in = loop_in;
+		s->in_off = 0;
+		s->in_len = (size_t)n;
+	} else {
+		s->in_len += (size_t)n;
+	}
 	session_pump(s);
+	input_settle(s);
 }
 
 static void
@@ -295,7 +346,7 @@ read_start(struct session *s)
 	if (s->wq_bytes > s->d->cfg.max_conn_buffer)
 		return;
 	/* The input buffer can be full only while blocked; never read into 0 bytes. */
-	if (s->in_len >= sizeof(s->in))
+	if (s->in_len >= IN_CAP)
 		return;
 	if (uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read) == 0)
 		s->reading = true;
@@ -502,8 +553,14 @@ session_pump(struct session *s)
 		}
 		s->in_off += used;
 		s->in_len -= used;
-		if (s->in_len == 0)
+		if (s->in_len == 0) {
 			s->in_off = 0;
+			if (s->in != loop_in) {
+				free(s->in); /* kept bytes all framed */
+				s->in = NULL;
+				s->in_cap = 0;
+			}
+		}
 	}
 }
 

@@ -43,8 +43,13 @@ struct session {
 	bool dead;        /* removed from d->sessions; freed at refs == 0 */
 	bool ping_sent;   /* idle: we pinged; the next timeout closes */
 
-	uint8_t in[RUF_WIRE_LEN_BYTES + RUF_WIRE_MAX_MSG];
-	size_t in_off, in_len;
+	/*
+	 * Input not yet framed: the loop-wide read buffer while on_read runs,
+	 * otherwise bytes kept while blocked (malloc'ed, in_cap) or NULL. An
+	 * idle connection holds no input buffer (rufd keeps thousands).
+	 */
+	uint8_t *in;
+	size_t in_off, in_len, in_cap;
 	ruf_wire_reader rd;
 	ruf_wire_session *ws;
 

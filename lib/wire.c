@@ -6,6 +6,7 @@
  * before encoding and after decoding, so a frame we send is exactly a frame
  * we would accept.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -660,9 +661,95 @@ struct ruf_wire_session {
 	bool has_rs;
 	bool initiator;
 	int state;
-	/* Handshake payload scratch: public data, but kept with the state. */
-	uint8_t scratch[RUF_WIRE_MAX_MSG];
+	uint8_t *pt; /* the last opened message's plaintext (malloc'ed, pt_len bytes) */
+	size_t pt_len;
 };
+
+static void
+pt_drop(ruf_wire_session *s)
+{
+	if (s->pt != NULL) {
+		sodium_memzero(s->pt, s->pt_len);
+		free(s->pt);
+	}
+	s->pt = NULL;
+	s->pt_len = 0;
+}
+
+/*
+ * Session states hold keys, so they live in sodium_malloc'ed memory (guard
+ * pages, mlock, wiped). One sodium_malloc per session costs two pages of
+ * RSS and three mappings; rufd holds thousands of sessions, so they are
+ * carved from sodium_malloc'ed slabs of SLAB_SLOTS slots instead, kept for
+ * reuse (the peak number of sessions bounds them). A free slot is wiped.
+ */
+#define SLAB_SLOTS 64
+#define SLOT_BYTES ((sizeof(ruf_wire_session) + 63) & ~(size_t)63)
+
+union free_slot {
+	union free_slot *next;
+	ruf_wire_session s;
+};
+
+static pthread_mutex_t slab_mu = PTHREAD_MUTEX_INITIALIZER;
+static union free_slot *slab_free; /* under slab_mu */
+
+static ruf_wire_session *
+slot_alloc(void)
+{
+	union free_slot *f;
+
+	pthread_mutex_lock(&slab_mu);
+	if (slab_free == NULL) {
+		uint8_t *slab = sodium_malloc(SLAB_SLOTS * SLOT_BYTES);
+		/* sodium_malloc aligns the end, not the start: align slots ourselves. */
+		if (slab != NULL) {
+			uintptr_t a = ((uintptr_t)slab + 63) & ~(uintptr_t)63;
+			size_t n = (SLAB_SLOTS * SLOT_BYTES - (a - (uintptr_t)slab)) / SLOT_BYTES;
+			for (size_t i = 0; i < n; i++) {
+				f = (union free_slot *)(a + i * SLOT_BYTES);
+				f->next = slab_free;
+				slab_free = f;
+			}
+		}
+	}
+	f = slab_free;
+	if (f != NULL)
+		slab_free = f->next;
+	pthread_mutex_unlock(&slab_mu);
+	return f != NULL ? &f->s : NULL;
+}
+
+static void
+slot_free(ruf_wire_session *s)
+{
+	union free_slot *f = (union free_slot *)s;
+
+	sodium_memzero(s, sizeof(*s));
+	pthread_mutex_lock(&slab_mu);
+	f->next = slab_free;
+	slab_free = f;
+	pthread_mutex_unlock(&slab_mu);
+}
+
+/*
+ * Handshake payloads are encoded and decoded in a buffer that lives for one
+ * call: an idle session keeps no 64 KiB scratch (rufd holds thousands).
+ */
+static uint8_t *
+scratch_new(void)
+{
+	return malloc(RUF_WIRE_MAX_MSG);
+}
+
+static void
+scratch_free(uint8_t *p)
+{
+	if (p == NULL)
+		return;
+	sodium_memzero(p, RUF_WIRE_MAX_MSG); /* Hello carries the peer's identity */
+	free(p);
+}
 
 int
 ruf_wire_session_new(ruf_wire_session **out, bool initiator, const uint8_t s_sk[32],
@@ -675,7 +762,7 @@ ruf_wire_session_new(ruf_wire_session **out, bool initiator, const uint8_t s_sk[
 	if (s_sk == NULL || s_pk == NULL || (initiator && rs_pk == NULL) ||
 	    (!initiator && rs_pk != NULL))
 		return RUF_E_INVAL;
-	if ((s = sodium_malloc(sizeof(*s))) == NULL)
+	if ((s = slot_alloc()) == NULL)
 		return RUF_E_NOMEM;
 	memset(s, 0, sizeof(*s));
 	s->initiator = initiator;
@@ -702,7 +789,8 @@ ruf_wire_session_free(ruf_wire_session *s)
 	ruf_noise_handshake_wipe(&s->hs);
 	ruf_noise_cipher_wipe(&s->send);
 	ruf_noise_cipher_wipe(&s->recv);
-	sodium_free(s); /* wipes the whole allocation */
+	pt_drop(s);
+	slot_free(s); /* wipes it */
 }
 
 /* Split into transport ciphers once both handshake messages went through. */
@@ -724,7 +812,6 @@ session_fail(ruf_wire_session *s, int rc)
 	ruf_noise_handshake_wipe(&s->hs);
 	ruf_noise_cipher_wipe(&s->send);
 	ruf_noise_cipher_wipe(&s->recv);
-	sodium_memzero(s->scratch, sizeof(s->scratch));
 	return rc;
 }
 
@@ -732,27 +819,35 @@ int
 ruf_wire_session_write_hello(ruf_wire_session *s, const struct ruf_wire_hello *h, uint8_t *out,
                              size_t cap, size_t *outlen)
 {
+	uint8_t *scratch;
 	size_t plen;
 	int rc;
 
 	*outlen = 0;
 	if (s == NULL || !s->initiator || s->state != SS_START)
 		return RUF_E_INVAL;
-	if ((rc = ruf_wire_hello_encode(h, s->scratch, RUF_WIRE_MAX_HELLO, &plen)) != 0)
-		return rc; /* the caller's mistake; the handshake has not started */
-	rc = ruf_noise_write_message(&s->hs, s->scratch, plen, out, cap, outlen);
+	if ((scratch = scratch_new()) == NULL)
+		return RUF_E_NOMEM;
+	if ((rc = ruf_wire_hello_encode(h, scratch, RUF_WIRE_MAX_HELLO, &plen)) != 0)
+		goto out; /* the caller's mistake; the handshake has not started */
+	rc = ruf_noise_write_message(&s->hs, scratch, plen, out, cap, outlen);
 	if (rc == RUF_E_INVAL)
-		return rc; /* state unchanged (out too small) */
-	if (rc != 0)
-		return session_fail(s, rc);
+		goto out; /* state unchanged (out too small) */
+	if (rc != 0) {
+		rc = session_fail(s, rc);
+		goto out;
+	}
 	s->state = SS_HELLO;
-	return 0;
+out:
+	scratch_free(scratch);
+	return rc;
 }
 
 int
 ruf_wire_session_read_hello(ruf_wire_session *s, const uint8_t *msg, size_t len,
                             struct ruf_wire_hello *h)
 {
+	uint8_t *scratch;
 	size_t plen;
 	int rc;
 
@@ -763,10 +858,13 @@ ruf_wire_session_read_hello(ruf_wire_session *s, const uint8_t *msg, size_t len,
 		return session_fail(s, RUF_E_TOO_LARGE);
 	if (len < RUF_NOISE_MSG1_OVERHEAD)
 		return session_fail(s, RUF_E_TRUNCATED);
-	rc = ruf_noise_read_message(&s->hs, msg, len, s->scratch, sizeof(s->scratch), &plen);
+	if ((scratch = scratch_new()) == NULL)
+		return session_fail(s, RUF_E_NOMEM);
+	rc = ruf_noise_read_message(&s->hs, msg, len, scratch, RUF_WIRE_MAX_MSG, &plen);
+	if (rc == 0)
+		rc = ruf_wire_hello_decode(scratch, plen, h);
+	scratch_free(scratch);
 	if (rc != 0)
-		return session_fail(s, rc);
-	if ((rc = ruf_wire_hello_decode(s->scratch, plen, h)) != 0)
 		return session_fail(s, rc);
 	memcpy(s->rs, ruf_noise_remote_static(&s->hs), RUF_NOISE_DHLEN);
 	s->has_rs = true;
@@ -786,15 +884,21 @@ int
 ruf_wire_session_write_welcome(ruf_wire_session *s, const struct ruf_wire_welcome *w, uint8_t *out,
                                size_t cap, size_t *outlen)
 {
+	uint8_t *scratch;
 	size_t plen;
 	int rc;
 
 	*outlen = 0;
 	if (s == NULL || s->initiator || s->state != SS_HELLO)
 		return RUF_E_INVAL;
-	if ((rc = ruf_wire_welcome_encode(w, s->scratch, RUF_WIRE_MAX_WELCOME, &plen)) != 0)
+	if ((scratch = scratch_new()) == NULL)
+		return RUF_E_NOMEM;
+	if ((rc = ruf_wire_welcome_encode(w, scratch, RUF_WIRE_MAX_WELCOME, &plen)) != 0) {
+		scratch_free(scratch);
 		return rc;
-	rc = ruf_noise_write_message(&s->hs, s->scratch, plen, out, cap, outlen);
+	}
+	rc = ruf_noise_write_message(&s->hs, scratch, plen, out, cap, outlen);
+	scratch_free(scratch);
 	if (rc == RUF_E_INVAL)
 		return rc;
 	if (rc != 0)
@@ -808,6 +912,7 @@ int
 ruf_wire_session_read_welcome(ruf_wire_session *s, const uint8_t *msg, size_t len,
                               struct ruf_wire_welcome *w)
 {
+	uint8_t *scratch;
 	size_t plen;
 	int rc;
 
@@ -816,10 +921,13 @@ ruf_wire_session_read_welcome(ruf_wire_session *s, const uint8_t *msg, size_t le
 		return RUF_E_INVAL;
 	if (len < RUF_NOISE_MSG2_OVERHEAD)
 		return session_fail(s, RUF_E_TRUNCATED);
-	rc = ruf_noise_read_message(&s->hs, msg, len, s->scratch, sizeof(s->scratch), &plen);
+	if ((scratch = scratch_new()) == NULL)
+		return session_fail(s, RUF_E_NOMEM);
+	rc = ruf_noise_read_message(&s->hs, msg, len, scratch, RUF_WIRE_MAX_MSG, &plen);
+	if (rc == 0)
+		rc = ruf_wire_welcome_decode(scratch, plen, w);
+	scratch_free(scratch);
 	if (rc != 0)
-		return session_fail(s, rc);
-	if ((rc = ruf_wire_welcome_decode(s->scratch, plen, w)) != 0)
 		return session_fail(s, rc);
 	if ((rc = session_split(s)) != 0) {
 		ruf_wire_welcome_clear(w);
@@ -881,12 +989,19 @@ ruf_wire_session_open(ruf_wire_session *s, const uint8_t *msg, size_t len, struc
 		return RUF_E_TOO_LARGE;
 	if (len < RUF_NOISE_TAGLEN)
 		return RUF_E_TRUNCATED;
-	rc = ruf_noise_cipher_decrypt(&s->recv, NULL, 0, msg, len, s->scratch, sizeof(s->scratch),
-	                              &plen);
+	/*
+	 * A Receipt frame points into the plaintext (its exact signed bytes),
+	 * so it stays until the next message; sized to this one, not to the
+	 * largest possible, so an idle session holds only its last message.
+	 */
+	pt_drop(s);
+	if ((s->pt = malloc(len)) == NULL)
+		return RUF_E_NOMEM;
+	s->pt_len = len;
+	rc = ruf_noise_cipher_decrypt(&s->recv, NULL, 0, msg, len, s->pt, len, &plen);
 	if (rc != 0)
 		return rc;
-	/* protobuf-c copies bytes and strings, so scratch is free again after this. */
-	return ruf_wire_frame_decode(s->scratch, plen, f);
+	return ruf_wire_frame_decode(s->pt, plen, f);
 }
 
 /* --- Receipts -------------------------------------------------------------- */
@@ -959,10 +1074,10 @@ out:
 	return rc;
 }
 
-int
-ruf_wire_receipt_verify(const uint8_t *receipt, size_t len, const ruf_cert *server_cert,
-                        const ruf_cert *root, uint64_t now, const uint8_t *expect_message_id,
-                        const uint8_t *expect_hash, struct ruf_wire_receipt_info *info)
+static int
+receipt_verify(const uint8_t *receipt, size_t len, const ruf_cert *server_cert, bool known,
+               const ruf_cert *root, uint64_t now, const uint8_t *expect_message_id,
+               const uint8_t *expect_hash, struct ruf_wire_receipt_info *info)
 {
 	ProtobufCMessage *rpm = NULL, *bpm = NULL;
 	Ruf__WireReceipt *r;
@@ -980,7 +1095,9 @@ ruf_wire_receipt_verify(const uint8_t *receipt, size_t len, const ruf_cert *serv
 	rc = RUF_E_FORMAT;
 	if (r->body.len == 0 || r->signature.len != RUF_WIRE_SIG_BYTES)
 		goto out;
-	if ((rc = ruf_cert_verify(server_cert, root, now)) != 0)
+	rc = known ? ruf_cert_reverify(server_cert, root, now)
+	           : ruf_cert_verify(server_cert, root, now);
+	if (rc != 0)
 		goto out;
 	if ((rc = ruf_cert_check_role(server_cert, RUF_ROLE_SERVER)) != 0)
 		goto out;
@@ -1034,4 +1151,22 @@ out:
 		protobuf_c_message_free_unpacked(bpm, NULL);
 	protobuf_c_message_free_unpacked(rpm, NULL);
 	return rc;
+}
+
+int
+ruf_wire_receipt_verify(const uint8_t *receipt, size_t len, const ruf_cert *server_cert,
+                        const ruf_cert *root, uint64_t now, const uint8_t *expect_message_id,
+                        const uint8_t *expect_hash, struct ruf_wire_receipt_info *info)
+{
+	return receipt_verify(receipt, len, server_cert, false, root, now, expect_message_id,
+	                      expect_hash, info);
+}
+
+int
+ruf_wire_receipt_verify_known(const uint8_t *receipt, size_t len, const ruf_cert *server_cert,
+                              const ruf_cert *root, uint64_t now, const uint8_t *expect_message_id,
+                              const uint8_t *expect_hash, struct ruf_wire_receipt_info *info)
+{
+	return receipt_verify(receipt, len, server_cert, true, root, now, expect_message_id,
+	                      expect_hash, info);
 }

@@ -411,5 +411,16 @@ int ruf_wire_receipt_verify(const uint8_t *receipt, size_t len, const ruf_cert *
                             const ruf_cert *root, uint64_t now, const uint8_t *expect_message_id,
                             const uint8_t *expect_hash, struct ruf_wire_receipt_info *info)
     __attribute__((warn_unused_result));
+/*
+ * ruf_wire_receipt_verify() for a server_cert the caller has verified under
+ * a root with root's key itself (the client: at the handshake): its chain is
+ * re-checked with ruf_cert_reverify (issuer, validity windows), not
+ * ruf_cert_verify, which saves two signature checks per receipt.
+ */
+int ruf_wire_receipt_verify_known(const uint8_t *receipt, size_t len, const ruf_cert *server_cert,
+                                  const ruf_cert *root, uint64_t now,
+                                  const uint8_t *expect_message_id, const uint8_t *expect_hash,
+                                  struct ruf_wire_receipt_info *info)
+    __attribute__((warn_unused_result));
 
 #endif
