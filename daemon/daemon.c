@@ -227,6 +227,16 @@ on_housekeeping(uv_timer_t *t)
 		d->housekeeping_busy = false;
 }
 
+static size_t
+count_servers(const char *urls)
+{
+	size_t n = 1;
+
+	for (; *urls; urls++)
+		n += *urls == ',';
+	return n;
+}
+
 static int
 store_open(struct rufd *d)
 {
@@ -250,9 +260,10 @@ store_open(struct rufd *d)
 		                             : ruf_strerror(rc),
 		        diag.msg[0] ? ": " : "", diag.msg);
 	else if (strcmp(d->cfg.store_backend, "lmdb") != 0)
-		log_notice("store: %s on %s, prefix %s, %llu replicas", d->cfg.store_backend,
-		           d->cfg.jetstream_servers, d->cfg.jetstream_prefix,
-		           (unsigned long long)d->cfg.jetstream_replicas);
+		/* Not the URLs: they may carry a user and password. */
+		log_notice("store: %s on %zu servers, prefix %s, %llu replicas",
+		           d->cfg.store_backend, count_servers(d->cfg.jetstream_servers),
+		           d->cfg.jetstream_prefix, (unsigned long long)d->cfg.jetstream_replicas);
 	return rc;
 }
 

@@ -20,7 +20,8 @@ inst_start B
 HQ_A=127.0.0.1:$PORT_A
 HQ_B=127.0.0.1:$PORT_B
 [ "$(metric A rufd_store_available)" = 1 ] || fail "A: store not available"
-grep -q 'store: jetstream on nats://' "$T/rufd-A.log" || fail "A: no store line"
+grep -q 'store: jetstream on 3 servers, prefix RUFTEST, 3 replicas' "$T/rufd-A.log" ||
+	fail "A: no store line"
 
 # --- submit through A, live at a desk on B ----------------------------------
 desk itf-darfur-desk desk follow --hq "$HQ_B" --max 1 >"$T/follow" 2>"$T/follow.err" &
