@@ -2178,6 +2178,8 @@ main(int argc, char **argv)
 
 	if (sodium_init() < 0)
 		return 1;
+	/* Every line reaches the log even if the process dies. */
+	setvbuf(stdout, NULL, _IONBF, 0);
 	if (argc == 5 && strcmp(argv[1], "--commit-child") == 0) {
 		nats_urls = getenv("RUF_TEST_NATS");
 		if (nats_urls != NULL)
