@@ -925,10 +925,8 @@ catch_up(struct js_store *js)
 		int dl;
 
 		if (s != NATS_OK) {
-			if (jerr == JSNoMessageFoundErr) {
-				set_available(js, true, NULL);
+			if (jerr == JSNoMessageFoundErr)
 				return 0;
-			}
 			return nats_fail(js, "reading the log", s, jerr);
 		}
 		dl = natsMsg_GetDataLength(m);
@@ -949,6 +947,31 @@ on_hint(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 	(void)sub;
 	natsMsg_Destroy(msg);
 	wake_follower(closure);
+}
+
+/*
+ * Whether writes work again, found out by writing: a stream leader that has
+ * lost its quorum may still answer reads. An empty message on
+ * <p>.env.probe (unreferenced, like an orphan chunk) is stored only by a
+ * quorum. Only while unavailable, at most once per follower tick.
+ */
+static void
+probe_write(struct js_store *js)
+{
+	char subj[PREFIX_MAX + 16];
+	jsPubOptions po;
+	jsPubAck *pa = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	snprintf(subj, sizeof(subj), "%s.probe", js->env_subj);
+	jsPubOptions_Init(&po);
+	po.ExpectStream = js->env_stream;
+	po.MaxWait = js->timeout_ms;
+	s = js_Publish(&pa, js->js, subj, NULL, 0, &po, &jerr);
+	jsPubAck_Destroy(pa);
+	if (s == NATS_OK)
+		set_available(js, true, NULL);
 }
 
 /* (Re)connected: look at the log now rather than at the next tick. */
@@ -982,7 +1005,8 @@ follower(void *arg)
 
 		/* A batch in progress catches up by itself; try again later. */
 		if (pthread_mutex_trylock(&js->apply_mu) == 0) {
-			(void)catch_up(js);
+			if (catch_up(js) == 0 && !atomic_load(&js->available))
+				probe_write(js);
 			pthread_mutex_unlock(&js->apply_mu);
 		}
 		deliver_notes(js);
