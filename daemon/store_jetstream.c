@@ -858,6 +858,14 @@ on_hint(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 	wake_follower(closure);
 }
 
+/* (Re)connected: look at the log now rather than at the next tick. */
+static void
+on_connected(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	wake_follower(closure);
+}
+
 static void *
 follower(void *arg)
 {
@@ -935,8 +943,11 @@ nats_options(struct js_store *js, const struct ruf_store_opts *o, ruf_diag *d)
 		s = natsOptions_SetMaxReconnect(js->nopts, -1);
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectWait(js->nopts, 250);
+	/* With a callback the first connect does not block: it goes on in the background. */
 	if (s == NATS_OK)
-		s = natsOptions_SetRetryOnFailedConnect(js->nopts, true, NULL, NULL);
+		s = natsOptions_SetRetryOnFailedConnect(js->nopts, true, on_connected, js);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectedCB(js->nopts, on_connected, js);
 	if (s == NATS_OK)
 		s = natsOptions_SetPingInterval(js->nopts, 2000);
 	if (s == NATS_OK)
@@ -1020,7 +1031,11 @@ js_close(ruf_store *s)
 		pthread_join(js->thread, NULL);
 	}
 	if (js->hint != NULL) {
-		natsSubscription_Unsubscribe(js->hint);
+		/* Drain: a running hint callback finishes before js goes away. */
+		if (natsSubscription_Drain(js->hint) == NATS_OK)
+			natsSubscription_WaitForDrainCompletion(js->hint, 2000);
+		else
+			natsSubscription_Unsubscribe(js->hint);
 		natsSubscription_Destroy(js->hint);
 	}
 	jsCtx_Destroy(js->js);

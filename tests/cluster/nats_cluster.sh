@@ -97,6 +97,20 @@ _nats_wait_gone() {
 	kill -KILL "$1" 2>/dev/null || true
 }
 
+# _nats_healthy PORT: the node's /healthz (JetStream included) answers 200.
+# Plain bash, so the harness needs nothing but nats-server.
+_nats_healthy() {
+	local reply
+	exec 3<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null || return 1
+	printf 'GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+	reply=$(timeout 2 head -c 12 <&3 2>/dev/null) || true
+	exec 3>&-
+	case $reply in
+	"HTTP/1."?" 200") return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
 nats_cluster_wait() {
 	local dir=$1 secs=${2:-15} base i k ok
 	base=$(cat "$dir/base")
@@ -109,10 +123,7 @@ nats_cluster_wait() {
 				tail -5 "$dir/n$i.log" >&2
 				return 1
 			fi
-			curl -sf -m 1 "http://127.0.0.1:$((base + 20 + i))/healthz?js-enabled-only=true" \
-				>/dev/null 2>&1 || ok=0
-			curl -sf -m 1 "http://127.0.0.1:$((base + 20 + i))/healthz" \
-				>/dev/null 2>&1 || ok=0
+			_nats_healthy $((base + 20 + i)) || ok=0
 		done
 		[ "$ok" = 1 ] && return 0
 		sleep 0.2
