@@ -271,9 +271,10 @@ typedef void (*ruf_store_notify_cb)(void *ctx, const struct ruf_store_note *n);
 void ruf_store_set_notify(ruf_store *s, ruf_store_notify_cb cb, void *ctx);
 
 /*
- * 1 when writes can succeed now (a quorum of the cluster answered
- * recently), 0 when a commit would return RUF_E_STORE_UNAVAILABLE. Never
- * blocks. LMDB: always 1.
+ * 1 when writes can succeed now, 0 when a commit would return
+ * RUF_E_STORE_UNAVAILABLE at once (jetstream: after a failed commit or
+ * read, until the store's own probe write is stored again; checked every
+ * second). Never blocks. LMDB: always 1.
  */
 int ruf_store_available(ruf_store *s);
 

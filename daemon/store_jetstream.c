@@ -122,6 +122,21 @@ struct js_store {
 	size_t n_note_blobs, cap_note_blobs;
 	bool note_state, note_state_value;
 
+	/*
+	 * Chunks of the commit in flight: published asynchronously (one round
+	 * trip for all of them, not one each: instances and nodes may be an
+	 * ocean apart), their PubAcks collected by on_chunk_ack. pub_gen names
+	 * the commit (0: none), so a late ack of an abandoned one is ignored.
+	 */
+	pthread_mutex_t pub_mu;
+	pthread_cond_t pub_cond;
+	uint64_t pub_gen;
+	uint64_t **pub_seqs; /* per op: where its chunks' seqs go */
+	size_t *pub_nchunks; /* per op */
+	size_t pub_n_ops, pub_pending;
+	natsStatus pub_status;
+	jsErrCode pub_jerr;
+
 	pthread_mutex_t notify_mu; /* held while the callback runs */
 	ruf_store_notify_cb cb;
 	void *cb_ctx;
@@ -381,11 +396,46 @@ ensure_streams(struct js_store *js)
 }
 
 /*
- * Publishes len bytes at p as chunks to <P>_ENV under tag (dedup id
- * "tag.<n>"), filling seqs (n = ceil(len / CHUNK_MAX)).
+ * PubAck (or failure) of a chunk, on a libnats thread. The subject
+ * "<p>.env.<gen>.<op>.<n>" says where its sequence goes.
+ */
+static void
+on_chunk_ack(jsCtx *jc, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+	struct js_store *js = closure;
+	const char *subj = natsMsg_GetSubject(msg);
+	size_t pl = strlen(js->env_subj), op, i;
+	uint64_t gen;
+	char end;
+
+	(void)jc;
+	if (strncmp(subj, js->env_subj, pl) != 0 || subj[pl] != '.' ||
+	    sscanf(subj + pl + 1, "%" SCNx64 ".%zu.%zu%c", &gen, &op, &i, &end) != 3)
+		goto out;
+	pthread_mutex_lock(&js->pub_mu);
+	if (gen != 0 && gen == js->pub_gen && op < js->pub_n_ops && js->pub_seqs[op] != NULL &&
+	    i < js->pub_nchunks[op]) {
+		if (pa != NULL) {
+			/* A duplicate (a retry within the window) names the original's seq. */
+			js->pub_seqs[op][i] = pa->Sequence;
+		} else if (js->pub_status == NATS_OK) {
+			js->pub_status = pae != NULL && pae->Err != NATS_OK ? pae->Err : NATS_ERR;
+			js->pub_jerr = pae != NULL ? pae->ErrCode : 0;
+		}
+		js->pub_pending--;
+		pthread_cond_signal(&js->pub_cond);
+	}
+	pthread_mutex_unlock(&js->pub_mu);
+out:
+	natsMsg_Destroy(msg);
+}
+
+/*
+ * Starts publishing len bytes at p as chunks of op to <P>_ENV, dedup id
+ * "tag.<n>"; their seqs arrive in js->pub_seqs[op] (wait_chunks).
  */
 static int
-publish_chunks(struct js_store *js, const char *tag, const uint8_t *p, size_t len, uint64_t *seqs)
+publish_chunks(struct js_store *js, size_t op, const char *tag, const uint8_t *p, size_t len)
 {
 	char subj[SUBJ_MAX], id[SUBJ_MAX];
 	jsPubOptions po;
@@ -393,24 +443,67 @@ publish_chunks(struct js_store *js, const char *tag, const uint8_t *p, size_t le
 
 	for (off = 0, i = 0; off < len; off += CHUNK_MAX, i++) {
 		size_t n = len - off < CHUNK_MAX ? len - off : CHUNK_MAX;
-		jsPubAck *pa = NULL;
-		jsErrCode jerr = 0;
 		natsStatus s;
 
-		snprintf(subj, sizeof(subj), "%s.%s.%zu", js->env_subj, tag, i);
+		snprintf(subj, sizeof(subj), "%s.%016" PRIx64 ".%zu.%zu", js->env_subj, js->pub_gen,
+		         op, i);
 		snprintf(id, sizeof(id), "%s.%zu", tag, i);
 		jsPubOptions_Init(&po);
 		po.MsgId = id;
 		po.ExpectStream = js->env_stream;
 		po.MaxWait = js->timeout_ms;
-		s = js_Publish(&pa, js->js, subj, p + off, (int)n, &po, &jerr);
-		if (s != NATS_OK)
-			return nats_fail(js, "storing an envelope chunk", s, jerr);
-		/* A duplicate (a retry within the window) names the original's seq. */
-		seqs[i] = pa->Sequence;
-		jsPubAck_Destroy(pa);
+		pthread_mutex_lock(&js->pub_mu);
+		js->pub_pending++;
+		pthread_mutex_unlock(&js->pub_mu);
+		s = js_PublishAsync(js->js, subj, p + off, (int)n, &po);
+		if (s != NATS_OK) {
+			pthread_mutex_lock(&js->pub_mu);
+			js->pub_pending--;
+			pthread_mutex_unlock(&js->pub_mu);
+			return nats_fail(js, "storing an envelope chunk", s, 0);
+		}
 	}
 	return 0;
+}
+
+/* Waits for the PubAcks of every chunk published by this commit. */
+static int
+wait_chunks(struct js_store *js)
+{
+	struct timespec ts;
+	natsStatus s;
+	jsErrCode jerr;
+	bool timed_out = false;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(js->timeout_ms / 1000) + 1;
+	ts.tv_nsec += (long)(js->timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&js->pub_mu);
+	while (js->pub_pending > 0 && !timed_out)
+		timed_out = pthread_cond_timedwait(&js->pub_cond, &js->pub_mu, &ts) == ETIMEDOUT;
+	s = js->pub_status;
+	jerr = js->pub_jerr;
+	if (js->pub_pending > 0 && s == NATS_OK)
+		s = NATS_TIMEOUT;
+	pthread_mutex_unlock(&js->pub_mu);
+	return s == NATS_OK ? 0 : nats_fail(js, "storing an envelope chunk", s, jerr);
+}
+
+/* Ends the commit's chunk bookkeeping: later acks are ignored. */
+static void
+chunks_done(struct js_store *js)
+{
+	pthread_mutex_lock(&js->pub_mu);
+	js->pub_gen = 0;
+	js->pub_seqs = NULL;
+	js->pub_nchunks = NULL;
+	js->pub_n_ops = 0;
+	js->pub_pending = 0;
+	pthread_mutex_unlock(&js->pub_mu);
 }
 
 static size_t
@@ -832,10 +925,8 @@ catch_up(struct js_store *js)
 		int dl;
 
 		if (s != NATS_OK) {
-			if (jerr == JSNoMessageFoundErr) {
-				set_available(js, true, NULL);
+			if (jerr == JSNoMessageFoundErr)
 				return 0;
-			}
 			return nats_fail(js, "reading the log", s, jerr);
 		}
 		dl = natsMsg_GetDataLength(m);
@@ -856,6 +947,31 @@ on_hint(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 	(void)sub;
 	natsMsg_Destroy(msg);
 	wake_follower(closure);
+}
+
+/*
+ * Whether writes work again, found out by writing: a stream leader that has
+ * lost its quorum may still answer reads. An empty message on
+ * <p>.env.probe (unreferenced, like an orphan chunk) is stored only by a
+ * quorum. Only while unavailable, at most once per follower tick.
+ */
+static void
+probe_write(struct js_store *js)
+{
+	char subj[PREFIX_MAX + 16];
+	jsPubOptions po;
+	jsPubAck *pa = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	snprintf(subj, sizeof(subj), "%s.probe", js->env_subj);
+	jsPubOptions_Init(&po);
+	po.ExpectStream = js->env_stream;
+	po.MaxWait = js->timeout_ms;
+	s = js_Publish(&pa, js->js, subj, NULL, 0, &po, &jerr);
+	jsPubAck_Destroy(pa);
+	if (s == NATS_OK)
+		set_available(js, true, NULL);
 }
 
 /* (Re)connected: look at the log now rather than at the next tick. */
@@ -889,7 +1005,8 @@ follower(void *arg)
 
 		/* A batch in progress catches up by itself; try again later. */
 		if (pthread_mutex_trylock(&js->apply_mu) == 0) {
-			(void)catch_up(js);
+			if (catch_up(js) == 0 && !atomic_load(&js->available))
+				probe_write(js);
 			pthread_mutex_unlock(&js->apply_mu);
 		}
 		deliver_notes(js);
@@ -1050,6 +1167,8 @@ js_close(ruf_store *s)
 	pthread_mutex_destroy(&js->apply_mu);
 	pthread_mutex_destroy(&js->mu);
 	pthread_mutex_destroy(&js->notify_mu);
+	pthread_mutex_destroy(&js->pub_mu);
+	pthread_cond_destroy(&js->pub_cond);
 	pthread_cond_destroy(&js->cond);
 	free(js);
 }
@@ -1083,6 +1202,8 @@ js_open(const char *path, const struct ruf_store_opts *o, ruf_diag *d, ruf_store
 	pthread_mutex_init(&js->apply_mu, NULL);
 	pthread_mutex_init(&js->mu, NULL);
 	pthread_mutex_init(&js->notify_mu, NULL);
+	pthread_mutex_init(&js->pub_mu, NULL);
+	pthread_cond_init(&js->pub_cond, NULL);
 	pthread_cond_init(&js->cond, NULL);
 	snprintf(js->prefix, sizeof(js->prefix), "%s",
 	         o->prefix != NULL ? o->prefix : RUF_STORE_DEFAULT_PREFIX);
@@ -1114,6 +1235,8 @@ js_open(const char *path, const struct ruf_store_opts *o, ruf_diag *d, ruf_store
 	}
 	jsOptions_Init(&jo);
 	jo.Wait = js->timeout_ms;
+	jo.PublishAsync.AckHandler = on_chunk_ack;
+	jo.PublishAsync.AckHandlerClosure = js;
 	if (natsConnection_JetStream(&js->js, js->nc, &jo) != NATS_OK ||
 	    natsConnection_Subscribe(&js->hint, js->nc, js->log_subj, on_hint, js) != NATS_OK) {
 		ruf_diag_set(d, "jetstream: %s", nats_GetLastError(NULL));
@@ -1378,6 +1501,7 @@ struct entry_pb {
 	Ruf__StoreLogBlob *blobs;
 	char **qptr;       /* n_ops * RUF_STORE_MAX_QUEUES */
 	uint64_t **chunks; /* per op */
+	size_t *nchunks;   /* per op, for on_chunk_ack's bounds */
 	uint8_t (*sums)[SUM_BYTES];
 };
 
@@ -1388,6 +1512,7 @@ entry_pb_free(struct entry_pb *x, size_t n)
 		for (size_t i = 0; i < n; i++)
 			free(x->chunks[i]);
 	free(x->chunks);
+	free(x->nchunks);
 	free(x->ops);
 	free(x->opp);
 	free(x->puts);
@@ -1446,6 +1571,10 @@ publish_op(struct js_store *js, struct js_batch *b, struct entry_pb *x, size_t i
 	crypto_generichash(x->sums[i], SUM_BYTES, p, len, NULL, 0);
 	if ((x->chunks[i] = calloc(n_chunks(len), sizeof(uint64_t))) == NULL)
 		return RUF_E_NOMEM;
+	pthread_mutex_lock(&js->pub_mu);
+	js->pub_seqs[i] = x->chunks[i];
+	js->pub_nchunks[i] = n_chunks(len);
+	pthread_mutex_unlock(&js->pub_mu);
 	/*
 	 * The dedup id names the bytes: a retried commit reuses its chunks,
 	 * while the same message id with other bytes gets chunks of its own.
@@ -1457,7 +1586,7 @@ publish_op(struct js_store *js, struct js_batch *b, struct entry_pb *x, size_t i
 	} else {
 		snprintf(tag, sizeof(tag), "b%s", sumhex);
 	}
-	if ((rc = publish_chunks(js, tag, p, len, x->chunks[i])) != 0)
+	if ((rc = publish_chunks(js, i, tag, p, len)) != 0)
 		return rc;
 	if (o->kind == OP_PUT) {
 		Ruf__StoreLogPut *pp = &x->puts[i];
@@ -1507,6 +1636,21 @@ build_entry(struct js_store *js, struct js_batch *b, uint8_t **raw, size_t *rawl
 
 	if ((rc = entry_pb_alloc(&x, b->n_ops)) != 0)
 		return rc;
+	if ((x.nchunks = calloc(b->n_ops, sizeof(*x.nchunks))) == NULL) {
+		entry_pb_free(&x, 0);
+		return RUF_E_NOMEM;
+	}
+	pthread_mutex_lock(&js->pub_mu);
+	do
+		randombytes_buf(&js->pub_gen, sizeof(js->pub_gen));
+	while (js->pub_gen == 0);
+	js->pub_seqs = x.chunks;
+	js->pub_nchunks = x.nchunks;
+	js->pub_n_ops = b->n_ops;
+	js->pub_pending = 0;
+	js->pub_status = NATS_OK;
+	js->pub_jerr = 0;
+	pthread_mutex_unlock(&js->pub_mu);
 	ruf__store_log_entry__init(&x.e);
 	x.e.format = LOG_FORMAT;
 	x.e.instance.data = js->instance;
@@ -1555,6 +1699,10 @@ build_entry(struct js_store *js, struct js_batch *b, uint8_t **raw, size_t *rawl
 			break;
 		}
 	}
+	/* Even after an error: no ack may land in x once it is freed. */
+	if (rc == 0)
+		rc = wait_chunks(js);
+	chunks_done(js);
 	if (rc == 0)
 		rc = ruf_pb_encode(&x.e.base, raw, rawlen);
 	entry_pb_free(&x, b->n_ops);
