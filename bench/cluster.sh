@@ -94,7 +94,9 @@ start_rufd() { # dir store
 	"$B/rufd" -d -c "$d/rufd.conf" 2>>"$d/rufd.log" &
 	RUFD_PID=$!
 	for _ in $(seq 300); do
-		grep -q "rufd started" "$d/rufd.log" 2>/dev/null && return 0
+		# Started, and (jetstream) connected: the first connection is made in the background.
+		grep -q "rufd started" "$d/rufd.log" 2>/dev/null &&
+			[ "$(metric "$MPORT" rufd_store_available)" = 1 ] && return 0
 		sleep 0.1
 	done
 	cat "$d/rufd.log" >&2

@@ -48,6 +48,7 @@ struct rufd_cluster {
 	uv_timer_t poll;
 	int handles;  /* open uv handles; freed when both closed */
 	bool sharing; /* a blob commit of our directory is in flight */
+	bool reshare; /* it failed: offer it again once writes can succeed */
 	bool up;      /* availability last logged */
 };
 
@@ -110,8 +111,13 @@ static void
 on_poll(uv_timer_t *t)
 {
 	struct rufd_cluster *c = t->data;
+	bool up = ruf_store_available(c->d->store) == 1;
 
-	state_seen(c, ruf_store_available(c->d->store) == 1);
+	state_seen(c, up);
+	if (up && c->reshare) {
+		c->reshare = false;
+		rufd_cluster_sync_directory(c->d);
+	}
 }
 
 static void
@@ -155,14 +161,17 @@ on_shared(struct commit_req *r)
 {
 	struct rufd *d = r->owner;
 
-	if (d->cluster)
+	if (d->cluster) {
 		d->cluster->sharing = false;
+		d->cluster->reshare = r->rc != 0;
+	}
 	if (r->rc == 0) {
 		rufd_stats.directory_shared++;
 		log_notice("directory version %llu shared with the other instances",
 		           (unsigned long long)r->seq);
 	} else {
-		log_warnx("directory version %llu not shared yet (%s): tried again later",
+		log_warnx("directory version %llu not shared yet (%s): tried again when the "
+		          "store can write",
 		          (unsigned long long)r->seq, ruf_strerror(r->rc));
 	}
 	rufd_commit_req_free(r);
@@ -275,9 +284,9 @@ rufd_cluster_start(struct rufd *d)
 	c->handles = 2;
 	d->cluster = c;
 	ruf_store_set_notify(d->store, on_note, c);
+	/* The first connection may still be on its way: the first look is in a second. */
 	c->up = true;
 	if (c->shared) {
-		state_seen(c, ruf_store_available(d->store) == 1);
 		uv_timer_start(&c->poll, on_poll, STATE_POLL_MS, STATE_POLL_MS);
 		uv_unref((uv_handle_t *)&c->poll);
 	}

@@ -19,7 +19,8 @@ inst_start A
 inst_start B
 HQ_A=127.0.0.1:$PORT_A
 HQ_B=127.0.0.1:$PORT_B
-[ "$(metric A rufd_store_available)" = 1 ] || fail "A: store not available"
+wait_metric A rufd_store_available 1 30
+wait_metric B rufd_store_available 1 30
 grep -q 'store: jetstream on 3 servers, prefix RUFTEST, 3 replicas' "$T/rufd-A.log" ||
 	fail "A: no store line"
 

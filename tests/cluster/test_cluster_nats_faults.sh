@@ -14,6 +14,8 @@ cluster_setup
 for who in rc-sd-1 itf-darfur-desk sag-desk; do enroll_c "$who"; done
 inst_start A
 inst_start B
+wait_metric A rufd_store_available 1 30
+wait_metric B rufd_store_available 1 30
 HQ_A=127.0.0.1:$PORT_A
 HQ_B=127.0.0.1:$PORT_B
 tcx() { ruf_testclient -i "$C/identities/$1" -p "$PASS" -D "$T/directory" -s "$2" "${@:3}"; }
