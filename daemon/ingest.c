@@ -446,14 +446,29 @@ open_after(uv_work_t *w, int status)
 	session_unref(s);
 }
 
-/* Is message id being uploaded by another session right now? */
+/*
+ * Is message id being uploaded by another session right now? When that
+ * session is the same device's and has no job or commit running (it waits
+ * for chunks), the device has reconnected over a link that dropped without
+ * a FIN, which poor links do all the time: the new connection takes the
+ * upload over and the old one is closed, rather than the device being told
+ * to retry until the old connection times out (idle_timeout, minutes).
+ */
 static bool
 busy_elsewhere(struct session *me, const uint8_t *id)
 {
-	for (struct session *o = me->d->sessions; o; o = o->next)
-		if (o != me && o->ingest && o->ingest->active &&
-		    memcmp(o->ingest->id, id, RUF_WIRE_MSGID_BYTES) == 0)
+	for (struct session *o = me->d->sessions; o; o = o->next) {
+		if (o == me || !o->ingest || !o->ingest->active ||
+		    memcmp(o->ingest->id, id, RUF_WIRE_MSGID_BYTES) != 0)
+			continue;
+		if (o->blocked || !o->cert || !me->cert || o->cert->serial != me->cert->serial)
 			return true;
+		upload_drop(o->ingest);
+		rufd_stats.uploads_superseded++;
+		session_fail(o, RUF_WIRE_ERR_NOT_PERMITTED,
+		             "superseded: the device offered this upload on a new connection");
+		return false;
+	}
 	return false;
 }
 

@@ -101,6 +101,9 @@ render(struct rufd *d, struct buf *b)
 	        U(s->submit_bytes));
 	bprintf(b, "# TYPE rufd_dedup_hits_total counter\nrufd_dedup_hits_total %llu\n",
 	        U(s->dedup_hits));
+	bprintf(
+	    b, "# TYPE rufd_uploads_superseded_total counter\nrufd_uploads_superseded_total %llu\n",
+	    U(s->uploads_superseded));
 	bprintf(b, "# TYPE rufd_deliveries_total counter\nrufd_deliveries_total %llu\n",
 	        U(s->deliveries));
 	bprintf(b, "# TYPE rufd_delivered_bytes_total counter\nrufd_delivered_bytes_total %llu\n",

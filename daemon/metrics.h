@@ -28,6 +28,7 @@ struct rufd_stats {
 	uint64_t hs_ok, hs_fail[HS_FAIL_MAX];
 	uint64_t submissions, submissions_rejected, submissions_stale, submit_bytes;
 	uint64_t dedup_hits, receipts, nack_retry;
+	uint64_t uploads_superseded; /* taken over by the same device's new connection */
 	uint64_t deliveries, delivered_bytes, delivery_acks;
 	uint64_t protocol_errors;
 	uint64_t conn_buffer_max; /* largest write queue any connection reached, bytes */

@@ -1832,6 +1832,55 @@ t_resubmitted_changed_bytes_same_id(void)
 }
 
 static int
+t_reconnect_takes_over_idle_upload(void)
+{
+	/*
+	 * A link dropped without a FIN leaves rufd's side of an upload open; the
+	 * same device offering it on a new connection takes it over at once
+	 * (the old connection is closed), instead of "retry later" until the
+	 * old one times out. Another device's offer of the id still waits.
+	 */
+	struct env e = good_env();
+	struct conn a, b;
+	struct ruf_wire_frame r = {0};
+	int rc = -1;
+
+	if (handshake(&a, &dev) != 0) {
+		env_free(&e);
+		return -1;
+	}
+	if (offer(&a, e.id, e.n, e.hash) != 0 || recv_frame(&a, &r, 10000) != 0 ||
+	    r.type != RUF_WIRE_SUBMIT_STATUS) {
+		snprintf(why, sizeof(why), "the first offer got no SubmitStatus");
+		goto out;
+	}
+	ruf_wire_frame_clear(&r);
+	if (handshake(&b, &dev2) != 0) {
+		c_close(&b);
+		goto out;
+	}
+	if (offer(&b, e.id, e.n, e.hash) != 0 || recv_frame(&b, &r, 10000) != 0 ||
+	    r.type != RUF_WIRE_NACK || r.u.nack.reason != RUF_WIRE_NACK_RETRY_LATER) {
+		snprintf(why, sizeof(why),
+		         "another device's offer of the id was not 'retry later'");
+		c_close(&b);
+		goto out;
+	}
+	ruf_wire_frame_clear(&r);
+	c_close(&b);
+	if (expect_receipt(&dev, &e) != 0)
+		goto out;
+	if (expect_error(&a, RUF_WIRE_ERR_NOT_PERMITTED) != 0)
+		goto out;
+	rc = 0;
+out:
+	ruf_wire_frame_clear(&r);
+	c_close(&a);
+	env_free(&e);
+	return rc;
+}
+
+static int
 t_device_sends_reply(void)
 {
 	/* Sealed by a device as a reply: the envelope check itself refuses the role. */
@@ -2514,6 +2563,7 @@ static const struct tcase cases[] = {
     T(garbage_envelope),
     T(truncated_envelope),
     T(resubmitted_changed_bytes_same_id),
+    T(reconnect_takes_over_idle_upload),
     T(device_sends_reply),
     T(desk_submits_sitrep),
     T(reply_to_unknown_device),
