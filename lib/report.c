@@ -1136,29 +1136,142 @@ width(const char *s)
 	return n;
 }
 
-/* Writes s with control characters (except newline/tab when multiline) as '?'. */
+/* Narrative is wrapped to this many terminal columns, indent included. */
+#define RENDER_COLS 78
+
+/*
+ * Length in bytes (1..4) and terminal columns (1 or 2) of the UTF-8
+ * character at p. Text reaching here is valid UTF-8 (lib/pb.c checks it);
+ * a stray byte counts as one narrow character. East Asian wide and
+ * fullwidth ranges take two columns, so CJK narrative wraps at the same
+ * width as Latin text.
+ */
+static size_t
+utf8_char(const unsigned char *p, unsigned *cols)
+{
+	uint32_t c;
+	size_t n, i;
+
+	*cols = 1;
+	if (*p < 0xc0)
+		return 1;
+	n = *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : 2;
+	c = *p & (0x3f >> (n - 1));
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 1;
+		c = (c << 6) | (p[i] & 0x3f);
+	}
+	if ((c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0xa4cf && c != 0x303f) ||
+	    (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) ||
+	    (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) ||
+	    (c >= 0xffe0 && c <= 0xffe6) || (c >= 0x1f300 && c <= 0x1f64f) ||
+	    (c >= 0x20000 && c <= 0x3fffd))
+		*cols = 2;
+	return n;
+}
+
+/* One character, control characters (C0, DEL, C1) as '?'. */
+static void
+put_char(FILE *fp, const unsigned char *p, size_t n)
+{
+	if (n == 1 && (*p < 0x20 || *p == 0x7f))
+		fputc('?', fp);
+	else if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+		fputc('?', fp);
+	else
+		fwrite(p, 1, n, fp);
+}
+
+/*
+ * Writes one line of narrative (up to end), word-wrapped to RENDER_COLS
+ * with indent before each output line. Words are runs without blanks; a
+ * wide (CJK) character is a word of its own, since such text has no
+ * blanks to break at; a word longer than a line is broken where it hits
+ * the edge. Blanks at a break are dropped.
+ */
+static void
+put_wrapped_line(FILE *fp, const unsigned char *p, const unsigned char *end, const char *indent)
+{
+	size_t ind = strlen(indent), col = ind,
+	       width = RENDER_COLS > ind + 8 ? RENDER_COLS : ind + 8;
+	size_t blanks = 0;
+
+	fputs(indent, fp);
+	while (p < end) {
+		const unsigned char *w = p;
+		size_t wcols = 0, n;
+		unsigned cols;
+
+		if (*p == ' ' || *p == '\t') {
+			blanks++;
+			p++;
+			continue;
+		}
+		/* The next word: narrow characters up to a blank, or one wide character. */
+		n = utf8_char(p, &cols);
+		if (cols == 2) {
+			wcols = 2;
+			p += n;
+		} else {
+			while (p < end && *p != ' ' && *p != '\t') {
+				n = utf8_char(p, &cols);
+				if (cols == 2)
+					break;
+				wcols += cols;
+				p += n;
+			}
+		}
+		if (col > ind && col + blanks + wcols > width) {
+			fprintf(fp, "\n%s", indent);
+			col = ind;
+		} else {
+			for (; blanks > 0; blanks--, col++)
+				fputc(' ', fp);
+		}
+		blanks = 0;
+		for (; w < p; w += n) {
+			n = utf8_char(w, &cols);
+			if (col + cols > width && col > ind) {
+				fprintf(fp, "\n%s", indent);
+				col = ind;
+			}
+			put_char(fp, w, n);
+			col += cols;
+		}
+	}
+}
+
+/*
+ * Writes s with control characters as '?'. multiline: s's own line breaks
+ * are kept, each line is word-wrapped and indented (empty lines stay empty,
+ * without trailing blanks); otherwise s is one line, newlines and tabs
+ * included as '?'.
+ */
 static void
 put_clean(FILE *fp, const char *s, bool multiline, const char *indent)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	bool line_start = true;
 
-	for (; *p != '\0'; p++) {
-		/* Indent each line, but leave empty lines without trailing blanks. */
-		if (line_start && indent != NULL && *p != '\n')
-			fputs(indent, fp);
-		line_start = false;
-		if (*p == '\n' && multiline) {
-			fputc('\n', fp);
-			line_start = true;
-		} else if ((*p < 0x20 && !(multiline && *p == '\t')) || *p == 0x7f) {
-			fputc('?', fp);
-		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0) {
-			fputc('?', fp);
-			p++;
-		} else {
-			fputc(*p, fp);
+	if (!multiline) {
+		unsigned cols;
+		size_t n;
+		for (; *p != '\0'; p += n) {
+			n = utf8_char(p, &cols);
+			put_char(fp, p, n);
 		}
+		return;
+	}
+	for (;;) {
+		const unsigned char *nl = (const unsigned char *)strchr((const char *)p, '\n');
+		const unsigned char *end = nl ? nl : p + strlen((const char *)p);
+
+		if (end > p)
+			put_wrapped_line(fp, p, end, indent ? indent : "");
+		if (!nl)
+			break;
+		fputc('\n', fp);
+		p = nl + 1;
 	}
 }
 

@@ -1021,6 +1021,94 @@ test_render_and_title_neutralise_control_characters(void **state)
 	assert_string_equal(title, "Situation report: dar?]0;x?fur, from 2026-11-01");
 }
 
+/* Terminal columns of a rendered line: the test text's CJK (U+4E00..) is wide. */
+static size_t
+cols_of(const char *b, const char *e)
+{
+	size_t c = 0;
+
+	for (const unsigned char *p = (const unsigned char *)b; p < (const unsigned char *)e; p++) {
+		if ((*p & 0xc0) == 0x80)
+			continue;
+		c += *p >= 0xe0 ? 2 : 1;
+	}
+	return c;
+}
+
+/* s without blanks and newlines, for comparing text across line breaks. */
+static char *
+squeeze(const char *s)
+{
+	char *o = malloc(strlen(s) + 1), *q = o;
+
+	assert_non_null(o);
+	for (; *s; s++)
+		if (*s != ' ' && *s != '\n')
+			*q++ = *s;
+	*q = '\0';
+	return o;
+}
+
+static void
+test_render_wraps_narrative_to_78_columns(void **state)
+{
+	Ruf__Report r = RUF__REPORT__INIT;
+	Ruf__SituationReport s = RUF__SITUATION_REPORT__INIT;
+	char summary[4096], *out, *a, *b;
+	const char *sec, *end;
+	size_t n = 0, lines = 0;
+
+	(void)state;
+	/* Latin prose, an empty line, CJK without blanks, an overlong token. */
+	for (int i = 0; i < 40; i++)
+		n += (size_t)snprintf(summary + n, sizeof(summary) - n, "word%02d ", i);
+	n += (size_t)snprintf(summary + n, sizeof(summary) - n, "\n\n");
+	for (int i = 0; i < 60; i++)
+		n += (size_t)snprintf(summary + n, sizeof(summary) - n, "\xe4\xba\xba");
+	n += (size_t)snprintf(summary + n, sizeof(summary) - n, "\n");
+	for (int i = 0; i < 200; i++)
+		summary[n++] = (char)('a' + i % 26);
+	summary[n] = '\0';
+	r.format = 1;
+	r.body_case = RUF__REPORT__BODY_SITREP;
+	r.sitrep = &s;
+	s.situation = "darfur";
+	s.period_start = "2026-11-01";
+	s.summary = summary;
+	out = render(&r);
+	/* The summary section: from its first indented line to the next heading. */
+	assert_non_null(sec = strstr(out, "  word00 "));
+	end = strstr(sec, "\n\n\n");
+	if (end == NULL)
+		end = sec + strlen(sec);
+	for (const char *l = sec; l < end;) {
+		const char *e = memchr(l, '\n', (size_t)(end - l));
+		if (e == NULL)
+			e = end;
+		if (cols_of(l, e) > 78)
+			fail_msg("line of %zu columns: %.*s", cols_of(l, e), (int)(e - l), l);
+		if (e > l) {
+			assert_memory_equal(l, "  ", 2); /* every line indented */
+			assert_true(e[-1] != ' ');       /* no trailing blanks */
+		}
+		lines++;
+		l = e + 1;
+	}
+	assert_true(lines >= 9); /* 280 + 120 + 200 columns do not fit in fewer */
+	/* Nothing lost or reordered, the empty line kept. */
+	assert_non_null(strstr(sec, "word39\n\n"));
+	{
+		char *sub = strndup(sec, (size_t)(end - sec));
+		a = squeeze(summary);
+		b = squeeze(sub);
+		free(sub);
+	}
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	free(out);
+}
+
 static void
 test_titles(void **state)
 {
@@ -1158,6 +1246,7 @@ main(void)
 	    cmocka_unit_test(test_decode_rejects_invalid_report),
 	    cmocka_unit_test(test_render_shows_casualty_table),
 	    cmocka_unit_test(test_render_and_title_neutralise_control_characters),
+	    cmocka_unit_test(test_render_wraps_narrative_to_78_columns),
 	    cmocka_unit_test(test_titles),
 	    cmocka_unit_test(test_render_surge_and_reply),
 	    cmocka_unit_test(test_write_corpus_when_asked),
