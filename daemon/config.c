@@ -493,3 +493,17 @@ rufd_config_print_table(FILE *f)
 		fputc('\n', f);
 	}
 }
+
+void
+rufd_config_store_opts(const struct rufd_config *cfg, struct ruf_store_opts *so)
+{
+	memset(so, 0, sizeof(*so));
+	so->map_size = cfg->map_size;
+	/* jetstream: the streams on the cluster are the truth, the path a local view. */
+	so->servers = cfg->jetstream_servers;
+	so->prefix = cfg->jetstream_prefix;
+	so->replicas = (unsigned)cfg->jetstream_replicas;
+	so->creds = cfg->jetstream_creds;
+	so->tls_ca = cfg->jetstream_tls_ca;
+	so->timeout_ms = (unsigned)cfg->jetstream_timeout_ms;
+}

@@ -81,6 +81,13 @@ int rufd_addr_is_loopback(const struct rufd_addr *a);
 /* Frees the strings held by cfg (not cfg itself). Accepts NULL. */
 void rufd_config_free(struct rufd_config *cfg);
 
+struct ruf_store_opts;
+/*
+ * Fills *so from cfg (map size, the jetstream_* options; pointers into cfg,
+ * valid while cfg is) for ruf_store_open(cfg->store_backend, ...).
+ */
+void rufd_config_store_opts(const struct rufd_config *cfg, struct ruf_store_opts *so);
+
 /* Writes the option table (name, default, bounds, meaning) to f: `rufd -h`. */
 void rufd_config_print_table(FILE *f);
 

@@ -246,14 +246,7 @@ store_open(struct rufd *d)
 	int rc;
 
 	snprintf(store_path, sizeof(store_path), "%s/store", d->cfg.state_dir);
-	so.map_size = d->cfg.map_size;
-	/* jetstream: the streams on the cluster are the truth, store_path their local view. */
-	so.servers = d->cfg.jetstream_servers;
-	so.prefix = d->cfg.jetstream_prefix;
-	so.replicas = (unsigned)d->cfg.jetstream_replicas;
-	so.creds = d->cfg.jetstream_creds;
-	so.tls_ca = d->cfg.jetstream_tls_ca;
-	so.timeout_ms = (unsigned)d->cfg.jetstream_timeout_ms;
+	rufd_config_store_opts(&d->cfg, &so);
 	if ((rc = ruf_store_open(d->cfg.store_backend, store_path, &so, &diag, &d->store)) != 0)
 		log_err("store %s (%s): %s%s%s", store_path, d->cfg.store_backend,
 		        rc == RUF_E_NOTFOUND ? "this build has no such store backend"

@@ -42,6 +42,7 @@
 
 #include "bundle.h"
 #include "cli.h"
+#include "commit.h"
 #include "config.h"
 #include "envelope.h"
 #include "rufd.h"
@@ -110,8 +111,8 @@ copy_to_memfd(int fd, uint64_t off, uint64_t len, int *out)
 
 /* Store one verified envelope; *receipt gets its (new or original) receipt. */
 static int
-store_one(struct imp *im, int fd, const struct ruf_env_info *info, const struct ruf_queue_set *qs,
-          uint8_t **receipt, size_t *rlen)
+store_once(struct imp *im, int fd, const struct ruf_env_info *info, const struct ruf_queue_set *qs,
+           uint8_t **receipt, size_t *rlen)
 {
 	const char *q[RUF_STORE_MAX_QUEUES];
 	struct ruf_store_put p = {0};
@@ -178,6 +179,23 @@ abort:
 	ruf_store_batch_abort(bt);
 	free(*receipt);
 	*receipt = NULL;
+	return rc;
+}
+
+/*
+ * store_once, again after a conflict: on a shared (jetstream) store another
+ * writer, e.g. rufd, committed first; the store has caught up and the
+ * retry sees its writes (a duplicate then gets the original receipt).
+ */
+static int
+store_one(struct imp *im, int fd, const struct ruf_env_info *info, const struct ruf_queue_set *qs,
+          uint8_t **receipt, size_t *rlen)
+{
+	int rc, tries = 0;
+
+	while ((rc = store_once(im, fd, info, qs, receipt, rlen)) == RUF_E_STORE_CONFLICT &&
+	       ++tries < COMMIT_CONFLICT_RETRIES)
+		;
 	return rc;
 }
 
@@ -325,11 +343,20 @@ rufctl_import_main(int argc, char *argv[])
 		goto out;
 	}
 	im.id->refs = 1;
-	cli_path(store_path, sizeof(store_path), "%s/store", cfg.state_dir);
-	so.map_size = cfg.map_size;
-	if ((rc = ruf_store_open("lmdb", store_path, &so, &d, &im.store)) != 0) {
-		rc = cli_fail(1, "store %s: %s%s%s", store_path, ruf_strerror(rc),
-		              d.msg[0] ? ": " : "", d.msg);
+	/*
+	 * lmdb: the store itself (rufd may run: LMDB takes one writer at a
+	 * time). jetstream: the cluster is the store and import is one more
+	 * writer on it, with a local view of its own (rufd's view belongs to
+	 * rufd's follower); the first import builds it from the streams.
+	 */
+	if (strcmp(cfg.store_backend, "jetstream") == 0)
+		cli_path(store_path, sizeof(store_path), "%s/import-view", cfg.state_dir);
+	else
+		cli_path(store_path, sizeof(store_path), "%s/store", cfg.state_dir);
+	rufd_config_store_opts(&cfg, &so);
+	if ((rc = ruf_store_open(cfg.store_backend, store_path, &so, &d, &im.store)) != 0) {
+		rc = cli_fail(1, "store %s (%s): %s%s%s", store_path, cfg.store_backend,
+		              ruf_strerror(rc), d.msg[0] ? ": " : "", d.msg);
 		goto out;
 	}
 	if ((fd = open(bundle, O_RDONLY | O_CLOEXEC)) == -1) {

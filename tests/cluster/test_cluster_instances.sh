@@ -7,7 +7,8 @@
 # completes there, a desk following on A moves to B too, and A, restarted,
 # catches up without delivering anything twice (shared cursors); a directory
 # given to A (a revocation) reaches B by itself and survives B's restart;
-# an instance on an empty state_dir rebuilds its view from the streams.
+# an instance on an empty state_dir rebuilds its view from the streams; a
+# bundle imported with B's configuration while B runs is delivered by A.
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/../integration/rufd_lib.sh"
 . "$(dirname "$0")/cluster_lib.sh"
@@ -171,6 +172,24 @@ wait_metric B rufd_store_envelopes "$(metric A rufd_store_envelopes)" 30
 desk sag-desk desk pull --hq "$HQ_B" --idle 2 >"$T/pull4" 2>&1 || fail "pull4: $(cat "$T/pull4")"
 grep -q "0 archived, 0 duplicates" "$T/pull4" || fail "rebuilt B delivered again: $(cat "$T/pull4")"
 ok "B started on an empty state_dir rebuilds its view from the streams (cursors included)"
+
+# --- a bundle imported at B while B runs reaches a desk on A -----------------
+if rufctl import --help >/dev/null 2>&1; then
+	IDB=$(report rc-sd-1 "carried on a USB stick" elevated)
+	ruf bundle export --home "$T/home/rc-sd-1" --out "$T/b.rufb" >"$T/bx" 2>&1 ||
+		fail "bundle export: $(cat "$T/bx")"
+	rufctl import "$T/b.rufb" -c "$T/rufd-B.conf" --receipts "$T/b.receipts" >"$T/imp" 2>&1 ||
+		fail "import at B: $(cat "$T/imp")"
+	[ -s "$T/b.receipts" ] || fail "import wrote no receipts: $(cat "$T/imp")"
+	[ -d "$T/state-B/import-view" ] || fail "import did not use a view of its own"
+	desk itf-darfur-desk desk pull --hq "$HQ_A" --idle 2 >"$T/pull5" 2>&1 ||
+		fail "pull5: $(cat "$T/pull5")"
+	archived_ids itf-darfur-desk | grep -qx "$IDB" || fail "imported $IDB not delivered by A"
+	rufctl import "$T/b.rufb" -c "$T/rufd-B.conf" --receipts "$T/b2.receipts" >"$T/imp2" 2>&1 ||
+		fail "second import: $(cat "$T/imp2")"
+	cmp -s "$T/b.receipts" "$T/b2.receipts" || fail "a second import gave other receipts"
+	ok "a bundle imported with B's configuration while B runs is stored once in the cluster and delivered by A"
+fi
 
 inst_stop A
 inst_stop B
