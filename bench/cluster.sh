@@ -36,9 +36,8 @@ trap 'exit 130' INT TERM
 R=$T/results
 : >"$R"
 say() { echo "== $*" >&2; }
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+# shellcheck source=bench/rufd_bench.sh
+. "$src/bench/rufd_bench.sh"
 metric() { # port name
 	curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n { print $2 }'
 }
@@ -48,40 +47,17 @@ say "building Release in $B"
 cmake -S "$src" -B "$B" -DCMAKE_BUILD_TYPE=Release -DRUF_TESTS=OFF >/dev/null
 cmake --build "$B" -j2 --target rufd rufctl bench_ingest >/dev/null
 
-{
-	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "nproc: $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-	echo "kernel: $(uname -r); $(grep -m1 PRETTY_NAME /etc/os-release | cut -d= -f2 | tr -d '"')"
-	echo "nats-server: $(nats-server --version 2>&1 | head -1); libnats: $(pkg-config --modversion libnats)"
-	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-} | tee "$T/machine" >&2
+bench_machine "nats-server: $(nats-server --version 2>&1 | head -1); libnats: $(pkg-config --modversion libnats)"
 
 say "example PKI and $RUF_N sealed ~1 KiB reports"
-RUFCTL=$B/rufctl "$src/certs-example/gen.sh" "$T/certs" >/dev/null
-C=$T/certs
-PASS=$C/PASSPHRASE-EXAMPLE-ONLY
-DEV=$C/identities/rc-sd-1
-DESK=$C/identities/itf-darfur-desk
-mkdir -p "$T/env"
-"$B/bench_ingest" seal -i "$DEV" -p "$PASS" -D "$C/directory" -o "$T/env" -n "$RUF_N" >>"$R"
+bench_pki "$B" >>"$R"
 
 start_rufd() { # dir store
 	local d=$1 store=$2
 	RPORT=$(free_port)
 	MPORT=$(free_port)
 	mkdir -p "$d"
-	cat >"$d/rufd.conf" <<-CONF
-		listen = 127.0.0.1:$RPORT
-		state_dir = $d/state
-		server_key = $C/hq/server.key
-		server_cert = $C/hq/server.cert
-		root_cert = $C/hq/root.cert
-		directory = $C/directory
-		metrics_listen = 127.0.0.1:$MPORT
-		max_connections = 100000
-		submissions_per_minute = 100000
-		delivery_window = 1024
-	CONF
+	rufd_bench_conf "$d" "$C" "$RPORT" "$MPORT"
 	if [ "$store" = jetstream ]; then
 		nats_cluster_start "$T/nats" "$(nats_free_base $$)" 3
 		nats_cluster_wait "$T/nats" 30

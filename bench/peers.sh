@@ -76,27 +76,16 @@ targets=(rufd rufctl bench_ingest bench_fsync bench_verify bench_seal)
 cmake --build "$B" -j2 --target "${targets[@]}" >/dev/null
 
 # --- machine ----------------------------------------------------------------
-{
-	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "nproc: $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-	echo "kernel: $(uname -r); $(grep -m1 PRETTY_NAME /etc/os-release | cut -d= -f2 | tr -d '"')"
-	echo "libsodium: $(pkg-config --modversion libsodium)"
-	if [ "$PEERS" = 1 ]; then
-		echo "mosquitto: $(dpkg-query -W -f '${Version}' mosquitto); libmosquitto: $(pkg-config --modversion libmosquitto)"
-		echo "nats-server: $(nats-server --version 2>&1 | head -1); libnats: $(pkg-config --modversion libnats)"
-	fi
-	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-} | tee "$T/machine" >&2
+extra=("libsodium: $(pkg-config --modversion libsodium)")
+if [ "$PEERS" = 1 ]; then
+	extra+=("mosquitto: $(dpkg-query -W -f '${Version}' mosquitto); libmosquitto: $(pkg-config --modversion libmosquitto)")
+	extra+=("nats-server: $(nats-server --version 2>&1 | head -1); libnats: $(pkg-config --modversion libnats)")
+fi
+bench_machine "${extra[@]}"
 
 # --- PKI and pre-sealed reports ---------------------------------------------
 say "example PKI and $RUF_N sealed ~1 KiB reports"
-RUFCTL=$B/rufctl "$src/certs-example/gen.sh" "$T/certs" >/dev/null
-C=$T/certs
-PASS=$C/PASSPHRASE-EXAMPLE-ONLY
-DEV=$C/identities/rc-sd-1
-DESK=$C/identities/itf-darfur-desk
-mkdir -p "$T/env"
-"$B/bench_ingest" seal -i "$DEV" -p "$PASS" -D "$C/directory" -o "$T/env" -n "$RUF_N" | tee -a "$R"
+bench_pki "$B" | tee -a "$R"
 one_env=$(find "$T/env" -name '*.env' -print -quit)
 
 # --- floors -----------------------------------------------------------------

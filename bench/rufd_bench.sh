@@ -1,5 +1,6 @@
-# bench/rufd_bench.sh - sourced by peers.sh and ab.sh: a free loopback port
-# and the rufd configuration every benchmark run uses (the example PKI in C).
+# bench/rufd_bench.sh - sourced by peers.sh, ab.sh and cluster.sh: the
+# machine description, a free loopback port, the example PKI with pre-sealed
+# reports, and the rufd configuration every benchmark run uses.
 
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -32,4 +33,28 @@ rufd_bench_start() { # build dir
 	done
 	cat "$2/rufd.log" >&2
 	return 1
+}
+
+# Prints date, CPU, kernel and load (and any extra lines given) to stderr
+# and to T/machine, the header of every results file.
+bench_machine() { # [extra line...]
+	{
+		echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+		echo "nproc: $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+		echo "kernel: $(uname -r); $(grep -m1 PRETTY_NAME /etc/os-release | cut -d= -f2 | tr -d '"')"
+		for l in "$@"; do echo "$l"; done
+		echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+	} | tee "$T/machine" >&2
+}
+
+# The example PKI in T/certs (C, PASS, DEV, DESK set) and RUF_N sealed ~1 KiB
+# reports of DEV in T/env; bench_ingest's sealing figures go to stdout.
+bench_pki() { # build
+	RUFCTL=$1/rufctl "$src/certs-example/gen.sh" "$T/certs" >/dev/null
+	C=$T/certs
+	PASS=$C/PASSPHRASE-EXAMPLE-ONLY
+	DEV=$C/identities/rc-sd-1
+	DESK=$C/identities/itf-darfur-desk
+	mkdir -p "$T/env"
+	"$1/bench_ingest" seal -i "$DEV" -p "$PASS" -D "$C/directory" -o "$T/env" -n "$RUF_N"
 }
