@@ -85,7 +85,8 @@ bench_machine "${extra[@]}"
 
 # --- PKI and pre-sealed reports ---------------------------------------------
 say "example PKI and $RUF_N sealed ~1 KiB reports"
-bench_pki "$B" | tee -a "$R"
+bench_pki "$B" >"$T/seal.out" # not in a pipe: it sets C, PASS, DEV, DESK
+tee -a "$R" <"$T/seal.out"
 one_env=$(find "$T/env" -name '*.env' -print -quit)
 
 # --- floors -----------------------------------------------------------------
