@@ -30,7 +30,8 @@ static const char inbox_usage[] =
     "  --idle SECONDS        stop fetching after this long without a reply [2]\n"
     "  --json                a JSON array\n"
     "  --home DIR  --passphrase-file F\n"
-    "exit status: 0 ok, 1 failure, 2 usage, 3 a reply failed verification (quarantined)\n";
+    "exit status: 0 ok, 1 failure, 2 usage, 3 a reply failed verification (quarantined)\n"
+    "             or is flagged (its desk was revoked before rufd accepted it)\n";
 
 /* A keystore holding the device's kx key as the queue key of its inbox. */
 static int
@@ -154,7 +155,13 @@ ruf_inbox_main(int argc, char *argv[])
 	if (json)
 		printf("[");
 	for (size_t i = 0; i < n; i++) {
-		struct ruf_open_ctx ctx = {id.root, id.dir, iks, ruf_now(), NULL};
+		/*
+		 * No directory in ctx: a reply from a desk revoked since is judged
+		 * below by rufd's signed accept time, like a report at a desk
+		 * (docs/DESK.md, "Revoked senders"), not refused outright.
+		 */
+		struct ruf_open_ctx ctx = {id.root, NULL, iks, ruf_now(), NULL};
+		char flag[256];
 		struct ruf_opened *o = NULL;
 		Ruf__Report *r = NULL;
 		char path[PATH_MAX], t[21], to[2 * RUF_MSGID_BYTES + 1];
@@ -183,6 +190,9 @@ ruf_inbox_main(int argc, char *argv[])
 		}
 		if (r->body_case == RUF__REPORT__BODY_REPLY && r->reply->text)
 			text = r->reply->text;
+		desk_judge(id.dir, &v[i]);
+		if (v[i].verdict == RUF_REV_FLAGGED)
+			fetch_rc = EXIT_VERIFY;
 		ruf_hex(v[i].hdr.reply_to, RUF_MSGID_BYTES, to);
 		ruf_time_fmt(v[i].hdr.created, t);
 		if (json) {
@@ -196,6 +206,8 @@ ruf_inbox_main(int argc, char *argv[])
 			for (const char *p = text; *p; p++)
 				putchar((unsigned char)*p < 0x20 && *p != '\n' ? '?' : *p);
 			putchar('\n');
+			if (desk_flag_text(&v[i], flag, sizeof(flag)) != NULL)
+				printf("    [%s]\n", flag);
 		}
 		shown++;
 		protobuf_c_message_free_unpacked(&r->base, NULL);
